@@ -1,0 +1,148 @@
+//! The storage ports the customer services need. Adapters implement them;
+//! the shared contract suite checks every adapter against these contracts.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::address::AddressChanges;
+use super::model::{
+    Address, AddressId, CouponHolding, CouponId, Customer, CustomerChanges, CustomerFilter,
+    CustomerSummary,
+};
+use super::values::CustomerId;
+use crate::page::{Page, PageRequest};
+use crate::RepoError;
+
+/// Stores customers with their tags, metafields and profile.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CustomerRepository: Send + Sync + 'static {
+    /// Creates a customer from `changes` (values left out take their defaults),
+    /// with `created_at` and `updated_at` set to `now`, in one transaction.
+    ///
+    /// MUST return `Duplicate { field }` when another customer has the same
+    /// non-blank `mobile`, the same non-blank `email` compared
+    /// case-insensitively, the same non-blank `referral_code` or the same
+    /// `multipass_identifier` — decided by the store's constraints, so that of
+    /// two racing creates exactly one succeeds. MUST return `Rejected` with a
+    /// `referrer` error when the referrer does not exist. On any error nothing
+    /// is stored.
+    async fn create(
+        &self,
+        changes: &CustomerChanges,
+        now: OffsetDateTime,
+    ) -> Result<Customer, RepoError>;
+
+    /// MUST return the whole customer, with tags sorted, addresses default
+    /// first then by id, segments and metafields, and live referral figures;
+    /// `NotFound` when there is no such customer.
+    async fn get(&self, id: CustomerId) -> Result<Customer, RepoError>;
+
+    /// Applies `changes` to the customer `id` and sets `updated_at` to `now`,
+    /// in one transaction; only the given values are written. A given tag set
+    /// or metafield list replaces the stored one. MUST return `NotFound` when
+    /// there is no such customer, and `Duplicate` / `Rejected` as `create`
+    /// does; on any error nothing is changed.
+    async fn update(
+        &self,
+        id: CustomerId,
+        changes: &CustomerChanges,
+        now: OffsetDateTime,
+    ) -> Result<Customer, RepoError>;
+
+    /// Deletes the customer with its addresses, tags, metafields, coupon
+    /// holdings and segment memberships, and clears `referrer` on the customers
+    /// it referred, in one transaction. MUST return `NotFound` when there is no
+    /// such customer.
+    async fn delete(&self, id: CustomerId) -> Result<(), RepoError>;
+
+    /// One page of the customers matching `filter`, in its ordering, with the
+    /// exact count of all matches. When the page lies past the last one it
+    /// MUST return the count with no items. The cost MUST NOT grow with the
+    /// number of customers on the page in queries (no query per row).
+    async fn list(
+        &self,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> Result<Page<CustomerSummary>, RepoError>;
+}
+
+/// Stores customers' addresses.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AddressRepository: Send + Sync + 'static {
+    /// The customer's addresses, default first, then by id. MUST return
+    /// `NotFound` when the customer does not exist.
+    async fn list_addresses(&self, customer: CustomerId) -> Result<Vec<Address>, RepoError>;
+
+    /// MUST return `NotFound` when the customer does not exist or the address
+    /// is not one of its addresses.
+    async fn get_address(
+        &self,
+        customer: CustomerId,
+        address: AddressId,
+    ) -> Result<Address, RepoError>;
+
+    /// Adds an address (all required fields are given) and touches the
+    /// customer's `updated_at`. The customer's first address MUST become its
+    /// default; an address created with `is_default` true MUST clear the flag
+    /// on the others. One transaction; `NotFound` when the customer does not
+    /// exist.
+    async fn create_address(
+        &self,
+        customer: CustomerId,
+        changes: &AddressChanges,
+        now: OffsetDateTime,
+    ) -> Result<Address, RepoError>;
+
+    /// Applies `changes`; setting `is_default` true MUST clear it on the
+    /// customer's other addresses, in the same transaction.
+    async fn update_address(
+        &self,
+        customer: CustomerId,
+        address: AddressId,
+        changes: &AddressChanges,
+        now: OffsetDateTime,
+    ) -> Result<Address, RepoError>;
+
+    /// Removes the address. When it was the default and others remain, the
+    /// oldest remaining one MUST become the default, in the same transaction.
+    async fn delete_address(
+        &self,
+        customer: CustomerId,
+        address: AddressId,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError>;
+}
+
+/// Records which customers hold which coupons.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CouponRepository: Send + Sync + 'static {
+    /// The customer's holdings by coupon id; `NotFound` when the customer does
+    /// not exist.
+    async fn list_coupons(&self, customer: CustomerId) -> Result<Vec<CouponHolding>, RepoError>;
+
+    /// Records that the customer holds `coupon`, granted `now`. MUST be
+    /// idempotent: when already held it returns the existing holding and
+    /// `false`; a new holding returns `true`. Two racing grants store one.
+    /// `NotFound` when the customer does not exist.
+    async fn grant_coupon(
+        &self,
+        customer: CustomerId,
+        coupon: CouponId,
+        now: OffsetDateTime,
+    ) -> Result<(CouponHolding, bool), RepoError>;
+
+    /// Removes the holding; `NotFound` when the customer does not hold it.
+    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId)
+        -> Result<(), RepoError>;
+}
+
+/// Answers whether the store is reachable.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait HealthCheck: Send + Sync + 'static {
+    /// MUST return `Ok` only when the store answered a trivial query.
+    async fn ping(&self) -> Result<(), RepoError>;
+}

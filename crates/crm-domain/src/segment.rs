@@ -1,0 +1,243 @@
+//! Segments: named, hand-curated lists of customers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::customer::{CustomerId, CustomerSummary};
+use crate::page::{Page, PageRequest};
+use crate::time_util::now_micros;
+use crate::{text, Error, RepoError};
+
+/// Positive 64-bit integer identifying a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentId(i64);
+
+impl SegmentId {
+    pub fn new(raw: i64) -> Option<Self> {
+        (raw > 0).then_some(Self(raw))
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        CustomerId::parse(raw).and_then(|id| Self::new(id.get()))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A segment as a customer's `segments` field names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentRef {
+    pub id: SegmentId,
+    pub title: String,
+}
+
+/// A segment's title: trimmed, not blank, at most 255 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentTitle(String);
+
+impl SegmentTitle {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        text::required(raw, 255).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A segment with its members, ordered by customer id. The members' own
+/// `segments` lists are left empty: a segment does not repeat them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub id: SegmentId,
+    pub title: String,
+    pub customers: Vec<CustomerSummary>,
+}
+
+/// Stores segments and their memberships.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SegmentRepository: Send + Sync + 'static {
+    /// Creates an empty segment.
+    async fn create_segment(
+        &self,
+        title: &SegmentTitle,
+        now: OffsetDateTime,
+    ) -> Result<Segment, RepoError>;
+
+    /// One page of segments by id, each with its members, with the exact
+    /// count; past the last page, the count with no items. A constant number
+    /// of queries whatever the page holds.
+    async fn list_segments(&self, page: PageRequest) -> Result<Page<Segment>, RepoError>;
+
+    /// MUST return `NotFound` when there is no such segment.
+    async fn get_segment(&self, id: SegmentId) -> Result<Segment, RepoError>;
+
+    /// Renames the segment; `NotFound` when there is no such segment.
+    async fn rename_segment(
+        &self,
+        id: SegmentId,
+        title: &SegmentTitle,
+        now: OffsetDateTime,
+    ) -> Result<Segment, RepoError>;
+
+    /// Deletes the segment and its memberships; its customers stay.
+    async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError>;
+
+    /// Adds the customers to the segment in one transaction; customers already
+    /// in it are left as they are, and concurrent adds of overlapping lists
+    /// MUST leave each customer in the segment once. When any customer does
+    /// not exist nothing is added and it MUST return `Rejected` with a
+    /// `customer_id` error naming the missing ids. `NotFound` when there is no
+    /// such segment.
+    async fn add_members(&self, id: SegmentId, customers: &[CustomerId]) -> Result<(), RepoError>;
+
+    /// Removes the customers from the segment; ids not in it are ignored.
+    /// `NotFound` when there is no such segment.
+    async fn remove_members(
+        &self,
+        id: SegmentId,
+        customers: &[CustomerId],
+    ) -> Result<(), RepoError>;
+}
+
+/// The segment use cases.
+#[derive(Clone)]
+pub struct SegmentService {
+    segments: Arc<dyn SegmentRepository>,
+}
+
+impl SegmentService {
+    pub fn new(segments: Arc<dyn SegmentRepository>) -> Self {
+        Self { segments }
+    }
+
+    pub async fn create(&self, title: SegmentTitle) -> Result<Segment, Error> {
+        Ok(self.segments.create_segment(&title, now_micros()).await?)
+    }
+
+    /// One page of segments; a page past the last is `InvalidPage`.
+    pub async fn list(&self, page: PageRequest) -> Result<Page<Segment>, Error> {
+        let result = self.segments.list_segments(page).await?;
+        if !page.exists_for(result.count) {
+            return Err(Error::InvalidPage);
+        }
+        Ok(result)
+    }
+
+    pub async fn get(&self, id: SegmentId) -> Result<Segment, Error> {
+        Ok(self.segments.get_segment(id).await?)
+    }
+
+    pub async fn rename(&self, id: SegmentId, title: SegmentTitle) -> Result<Segment, Error> {
+        Ok(self
+            .segments
+            .rename_segment(id, &title, now_micros())
+            .await?)
+    }
+
+    pub async fn delete(&self, id: SegmentId) -> Result<(), Error> {
+        Ok(self.segments.delete_segment(id).await?)
+    }
+
+    /// Adds customers (all or none) and returns the segment as it now is.
+    pub async fn add_members(
+        &self,
+        id: SegmentId,
+        customers: Vec<CustomerId>,
+    ) -> Result<Segment, Error> {
+        let mut customers = customers;
+        customers.sort();
+        customers.dedup();
+        self.segments.add_members(id, &customers).await?;
+        self.get(id).await
+    }
+
+    /// Removes customers and returns the segment as it now is.
+    pub async fn remove_members(
+        &self,
+        id: SegmentId,
+        customers: Vec<CustomerId>,
+    ) -> Result<Segment, Error> {
+        self.segments.remove_members(id, &customers).await?;
+        self.get(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_rules() {
+        assert_eq!(SegmentTitle::parse(" 标签1 ").unwrap().as_str(), "标签1");
+        assert!(SegmentTitle::parse("").is_err());
+        assert!(SegmentTitle::parse(&"t".repeat(255)).is_ok());
+        assert!(SegmentTitle::parse(&"t".repeat(256)).is_err());
+    }
+
+    #[tokio::test]
+    async fn add_members_deduplicates_before_the_store() {
+        let mut repo = MockSegmentRepository::new();
+        repo.expect_add_members()
+            .withf(|_, ids| ids.iter().map(|i| i.get()).collect::<Vec<_>>() == [1, 2])
+            .times(1)
+            .returning(|_, _| Ok(()));
+        repo.expect_get_segment().returning(|id| {
+            Ok(Segment {
+                id,
+                title: "t".into(),
+                customers: vec![],
+            })
+        });
+        let ids = [2, 1, 2].map(|n| CustomerId::new(n).unwrap()).to_vec();
+        SegmentService::new(Arc::new(repo))
+            .add_members(SegmentId::new(1).unwrap(), ids)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn missing_customers_reject_the_whole_add() {
+        let mut repo = MockSegmentRepository::new();
+        repo.expect_add_members().returning(|_, _| {
+            Err(RepoError::Rejected(crate::FieldErrors::single(
+                "customer_id",
+                "Customers 9 do not exist.",
+            )))
+        });
+        repo.expect_get_segment().never();
+        let err = SegmentService::new(Arc::new(repo))
+            .add_members(SegmentId::new(1).unwrap(), vec![CustomerId::new(9).unwrap()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid(ref e) if e.contains("customer_id")));
+    }
+
+    #[tokio::test]
+    async fn segment_page_past_the_end_is_invalid() {
+        let mut repo = MockSegmentRepository::new();
+        repo.expect_list_segments().returning(|page| {
+            Ok(Page {
+                count: 0,
+                items: vec![],
+                request: page,
+            })
+        });
+        let svc = SegmentService::new(Arc::new(repo));
+        assert!(svc.list(PageRequest::default()).await.is_ok());
+        let page2 = PageRequest::new(2, None).unwrap();
+        assert!(matches!(svc.list(page2).await, Err(Error::InvalidPage)));
+    }
+}
