@@ -1,0 +1,80 @@
+//! The HTTP adapter: actix-web routes for the CRM API, the wire DTOs, input
+//! parsing into domain requests, DRF-style errors and pagination.
+//!
+//! Only this crate knows the wire format. Handlers parse the request into
+//! domain types, call a domain service, and render the result; no business
+//! rule lives here.
+
+mod body;
+pub mod dto;
+pub mod error;
+mod fields;
+mod input;
+mod pagination;
+mod routes;
+
+use std::sync::Arc;
+
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use crm_domain::customer::{CustomerService, HealthCheck};
+use crm_domain::segment::SegmentService;
+use time::UtcOffset;
+
+pub use error::ApiError;
+
+/// Settings that shape the wire format and request handling.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// The offset timestamps are rendered in.
+    pub utc_offset: UtcOffset,
+    /// Whether `X-Forwarded-Proto` / `X-Forwarded-Host` are believed.
+    pub trust_proxy: bool,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl ApiSettings {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            utc_offset: UtcOffset::UTC,
+            trust_proxy: false,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The services the handlers call.
+#[derive(Clone)]
+pub struct Services {
+    pub customers: CustomerService,
+    pub segments: SegmentService,
+    pub health: Arc<dyn HealthCheck>,
+}
+
+/// The path normalisation every app built from [`configure`] needs: a path
+/// is served the same with or without its trailing slash, without a redirect.
+pub fn normalize_path() -> NormalizePath {
+    NormalizePath::new(TrailingSlash::Trim)
+}
+
+/// Registers every route, the shared state and the JSON 404 fallback.
+/// Wrap the app in [`normalize_path`].
+pub fn configure(services: Services, settings: ApiSettings) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg: &mut ServiceConfig| {
+        cfg.app_data(web::Data::new(services))
+            .app_data(web::Data::new(settings))
+            .configure(routes::health::configure)
+            .service(web::scope("/api/crm").configure(routes::configure_api))
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,150 @@
+//! Builds and runs the CRM server: reads the settings, picks the storage
+//! adapter, wires the domain services into the HTTP layer, and serves. No
+//! business rule lives here.
+
+pub mod settings;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{App, HttpServer};
+use crm_domain::customer::CustomerService;
+use crm_domain::segment::SegmentService;
+use crm_domain::RepoError;
+use crm_http::{ApiSettings, Services};
+use crm_postgres::{PgConfig, PgStore};
+
+pub use settings::Settings;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(#[from] RepoError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The storage backend named by a database URL.
+pub enum Backend {
+    Postgres(PgStore),
+}
+
+impl Backend {
+    /// Opens the store `settings.database_url` names (without waiting for it).
+    pub fn open(settings: &Settings) -> Result<Self, StartError> {
+        if settings.is_postgres() {
+            let mut config = PgConfig::new(&settings.database_url);
+            config.pool_size = settings.db_pool_size;
+            config.connect_timeout = Duration::from_secs(settings.db_timeout_seconds);
+            return Ok(Self::Postgres(PgStore::new(&config)?));
+        }
+        Err(StartError::Config(format!(
+            "DATABASE_URL must be a postgres:// or postgresql:// URL, got {:?}",
+            settings.redacted_database_url()
+        )))
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
+        if settings.is_postgres() {
+            return Ok(PgStore::migrate(&settings.database_url)?);
+        }
+        Self::open(settings).map(|_| Vec::new())
+    }
+
+    fn services(&self) -> Services {
+        match self {
+            Self::Postgres(store) => {
+                let store = Arc::new(store.clone());
+                Services {
+                    customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
+                    segments: SegmentService::new(store.clone()),
+                    health: store,
+                }
+            }
+        }
+    }
+}
+
+/// A server that is listening; await `server` to run it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub handle: ServerHandle,
+}
+
+/// Migrates, binds `settings.bind` and returns the server, not yet awaited.
+pub fn start(settings: &Settings) -> Result<Running, StartError> {
+    let applied = Backend::migrate(settings)?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let backend = Backend::open(settings)?;
+    let listener = TcpListener::bind(&settings.bind).map_err(|source| StartError::Bind {
+        addr: settings.bind.clone(),
+        source,
+    })?;
+    build(settings, backend, listener)
+}
+
+/// Builds the server on an open backend and a bound listener.
+pub fn build(settings: &Settings, backend: Backend, listener: TcpListener) -> Result<Running, StartError> {
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.bind.clone(),
+        source,
+    })?;
+    let services = backend.services();
+    let api = ApiSettings {
+        utc_offset: settings.utc_offset()?,
+        trust_proxy: settings.trust_proxy,
+        max_body_bytes: settings.max_body_bytes,
+    };
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(crm_http::normalize_path())
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await;
+                    if let Ok(res) = &res {
+                        tracing::info!(
+                            %method,
+                            path,
+                            status = res.status().as_u16(),
+                            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                    }
+                    res
+                }
+            })
+            .configure(crm_http::configure(services.clone(), api.clone()))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_seconds)
+    .listen(listener)
+    .map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    let server = server.run();
+    let handle = server.handle();
+    Ok(Running {
+        addr,
+        server,
+        handle,
+    })
+}

@@ -1,0 +1,127 @@
+//! The one place where failures become HTTP responses, in DRF's shapes. Every
+//! variant is mapped explicitly; there is no catch-all arm.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use crm_domain::{Error as DomainError, FieldErrors};
+use serde_json::{json, Map, Value};
+
+/// What a request handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A failure reported by a domain service.
+    Domain(DomainError),
+    /// Input that fails validation: 400 with `{"field": ["message"]}`.
+    Invalid(FieldErrors),
+    /// The path names no resource: 404.
+    NotFound,
+    /// The body is not valid JSON: 400 with the parser's reason.
+    MalformedJson(String),
+    /// The body is not JSON: 415 naming the content type sent.
+    UnsupportedMediaType(String),
+    /// The body is larger than allowed: 413.
+    PayloadTooLarge { limit: usize },
+    /// The resource does not answer this method: 405 with `Allow`.
+    MethodNotAllowed { method: String, allow: &'static str },
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        Self::Domain(error)
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// The JSON body of a DRF validation error.
+pub fn field_errors_body(errors: &FieldErrors) -> Value {
+    let mut map = Map::new();
+    for (field, messages) in errors.iter() {
+        map.insert(field.to_owned(), json!(messages));
+    }
+    Value::Object(map)
+}
+
+fn detail(message: &str) -> Value {
+    json!({ "detail": message })
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, Value) {
+        match self {
+            Self::Domain(DomainError::NotFound) | Self::NotFound => {
+                (StatusCode::NOT_FOUND, detail("Not found."))
+            }
+            Self::Domain(DomainError::InvalidPage) => {
+                (StatusCode::NOT_FOUND, detail("Invalid page."))
+            }
+            Self::Domain(DomainError::Invalid(errors)) | Self::Invalid(errors) => {
+                (StatusCode::BAD_REQUEST, field_errors_body(errors))
+            }
+            Self::Domain(DomainError::Unavailable(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                detail("Service temporarily unavailable, try again later."),
+            ),
+            Self::Domain(DomainError::Internal(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                detail("A server error occurred."),
+            ),
+            Self::MalformedJson(reason) => (
+                StatusCode::BAD_REQUEST,
+                detail(&format!("JSON parse error - {reason}")),
+            ),
+            Self::UnsupportedMediaType(media_type) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                detail(&format!("Unsupported media type \"{media_type}\" in request.")),
+            ),
+            Self::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                detail(&format!(
+                    "Request body is too large: the limit is {limit} bytes."
+                )),
+            ),
+            Self::MethodNotAllowed { method, .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                detail(&format!("Method \"{method}\" not allowed.")),
+            ),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = self.parts();
+        match self {
+            Self::Domain(DomainError::Internal(context)) => {
+                tracing::error!(error = %context, "internal error");
+            }
+            Self::Domain(DomainError::Unavailable(context)) => {
+                tracing::warn!(error = %context, "storage unavailable");
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(status);
+        if let Self::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.json(body)
+    }
+}

@@ -1,0 +1,366 @@
+//! Turning request bodies and query strings into domain requests
+//! (`try_into_domain`): every field parsed by the domain's own value types,
+//! every problem reported under its field name.
+
+use crm_domain::customer::{
+    AddressChanges, Avatar, Birthday, CouponId, CustomerChanges, CustomerFilter, CustomerId,
+    CustomerOrdering, Email, FullName, Gender, Metafield, Metafields, Mobile, MultipassIdentifier,
+    Note, ReferralCode, TagSet,
+};
+use crm_domain::segment::SegmentTitle;
+use crm_domain::FieldErrors;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use crate::fields::{self, as_date, as_integer, as_text, type_name, Fields};
+
+fn expect_list<'a>(value: &'a Value) -> Result<&'a Vec<Value>, String> {
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Null => Err(fields::NOT_NULL.into()),
+        other => Err(format!(
+            "Expected a list of items but got type \"{}\".",
+            type_name(other)
+        )),
+    }
+}
+
+fn tags(value: &Value) -> Result<TagSet, String> {
+    let items = expect_list(value)?;
+    let texts: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| as_text(v).map_err(|m| format!("Item {i}: {m}")))
+        .collect::<Result<_, _>>()?;
+    TagSet::parse(&texts).map_err(|errors| errors.join(" "))
+}
+
+fn metafields(value: &Value) -> Result<Metafields, String> {
+    let items = expect_list(value)?;
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            return Err(format!(
+                "Item {i}: Invalid data. Expected a dictionary, but got {}.",
+                type_name(item)
+            ));
+        };
+        let text = |key: &str| -> Result<String, String> {
+            match map.get(key) {
+                None => Err(format!("Item {i}: {key}: {}", fields::REQUIRED)),
+                Some(v) => as_text(v).map_err(|m| format!("Item {i}: {key}: {m}")),
+            }
+        };
+        let (namespace, key, value) = (text("namespace")?, text("key")?, text("value")?);
+        parsed.push(Metafield::parse(&namespace, &key, &value).map_err(|m| format!("Item {i}: {m}"))?);
+    }
+    Metafields::new(parsed)
+}
+
+fn referrer(value: &Value) -> Result<CustomerId, String> {
+    let raw = as_integer(value).map_err(|_| {
+        format!(
+            "Incorrect type. Expected pk value, received {}.",
+            type_name(value)
+        )
+    })?;
+    CustomerId::new(raw).ok_or_else(|| format!("Invalid pk \"{raw}\" - object does not exist."))
+}
+
+/// A customer create or update body. `today` bounds the birthday.
+pub fn customer_changes(body: &Value, today: Date) -> Result<CustomerChanges, FieldErrors> {
+    let map = fields::object(body)?;
+    let mut f = Fields::new(map);
+    let mut changes = CustomerChanges {
+        mobile: f.text("mobile", Mobile::parse),
+        full_name: f.text("full_name", FullName::parse),
+        gender: f.text("gender", Gender::parse),
+        email: f.text("email", Email::parse),
+        birthday: f.get_nullable("birthday", as_date, |d| Birthday::parse(d, today)),
+        avatar: f.text("avatar", Avatar::parse),
+        note: f.text("note", Note::parse),
+        accepts_marketing: f.boolean("accepts_marketing"),
+        referral_code: f.text("referral_code", ReferralCode::parse),
+        referrer: f.get_nullable("referrer", Ok, referrer),
+        multipass_identifier: f.get_nullable("multipass_identifier", as_text, |s| {
+            MultipassIdentifier::parse(&s)
+        }),
+        tags: f.get("tags", Ok, tags),
+        metafields: f.get("metafields", Ok, metafields),
+        ..Default::default()
+    };
+    match f.raw("profile") {
+        None => {}
+        Some(Value::Object(profile)) => {
+            for (key, value) in profile {
+                let result = as_text(value).and_then(|s| changes.profile.set(key, &s));
+                if let Err(message) = result {
+                    f.fail("profile", format!("{key}: {message}"));
+                }
+            }
+        }
+        Some(other) => f.fail(
+            "profile",
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                type_name(other)
+            ),
+        ),
+    }
+    f.finish(changes)
+}
+
+/// An address body.
+pub fn address_changes(body: &Value) -> Result<AddressChanges, FieldErrors> {
+    let map = fields::object(body)?;
+    let mut f = Fields::new(map);
+    let mut changes = AddressChanges::default();
+    for field in AddressChanges::TEXT_FIELDS {
+        if let Some(value) = f.get(field, as_text, Ok) {
+            if let Err(message) = changes.set_text(field, &value) {
+                f.fail(field, message);
+            }
+        }
+    }
+    changes.is_default = f.boolean("is_default");
+    f.finish(changes)
+}
+
+/// `{"coupon_id": 222}`.
+pub fn coupon_id(body: &Value) -> Result<CouponId, FieldErrors> {
+    let map = fields::object(body)?;
+    let mut f = Fields::new(map);
+    if f.raw("coupon_id").is_none() {
+        f.fail("coupon_id", fields::REQUIRED);
+    }
+    let id = f.get("coupon_id", as_integer, |n| {
+        CouponId::new(n).ok_or_else(|| "Ensure this value is greater than or equal to 1.".into())
+    });
+    f.finish(id).map(|id| id.expect("present when there is no error"))
+}
+
+/// `{"title": "..."}`; with `required`, a missing title is an error.
+pub fn segment_title(body: &Value, required: bool) -> Result<Option<SegmentTitle>, FieldErrors> {
+    let map = fields::object(body)?;
+    let mut f = Fields::new(map);
+    if required && f.raw("title").is_none() {
+        f.fail("title", fields::REQUIRED);
+    }
+    let title = f.text("title", SegmentTitle::parse);
+    f.finish(title)
+}
+
+/// `[{"customer_id": 2}, ...]`.
+pub fn segment_customer_ids(body: &Value) -> Result<Vec<CustomerId>, FieldErrors> {
+    let Value::Array(items) = body else {
+        return Err(FieldErrors::single(
+            FieldErrors::NON_FIELD,
+            format!(
+                "Expected a list of items but got type \"{}\".",
+                type_name(body)
+            ),
+        ));
+    };
+    let mut errors = FieldErrors::new();
+    let mut ids = Vec::with_capacity(items.len());
+    let mut missing = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            errors.add(
+                FieldErrors::NON_FIELD,
+                format!("Item {i}: Invalid data. Expected a dictionary, but got {}.", type_name(item)),
+            );
+            continue;
+        };
+        match map.get("customer_id") {
+            None => errors.add("customer_id", format!("Item {i}: {}", fields::REQUIRED)),
+            Some(value) => match as_integer(value) {
+                Ok(n) => match CustomerId::new(n) {
+                    Some(id) => ids.push(id),
+                    None => missing.push(n.to_string()),
+                },
+                Err(message) => errors.add("customer_id", format!("Item {i}: {message}")),
+            },
+        }
+    }
+    if !missing.is_empty() {
+        errors.add(
+            "customer_id",
+            format!("Invalid pk \"{}\" - object does not exist.", missing.join(", ")),
+        );
+    }
+    errors.into_result().map(|()| ids)
+}
+
+/// Query parameters as (name, value) pairs in order.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(query_string: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(query_string.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The last value given for `name`, as Django's `QueryDict.get` does.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Like `get`, but an empty value counts as absent (django-filter).
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+const ENTER_A_NUMBER: &str = "Enter a number.";
+
+fn number(raw: &str) -> Result<i64, String> {
+    raw.trim().parse::<i64>().map_err(|_| ENTER_A_NUMBER.to_owned())
+}
+
+fn numbers(raw: &str) -> Result<Vec<i64>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<i64>().map_err(|_| "Enter a comma-separated list of numbers.".to_owned()))
+        .collect()
+}
+
+fn instant(raw: &str) -> Result<OffsetDateTime, String> {
+    // A '+' in a query string arrives as a space; put it back.
+    let fixed = raw.trim().replace(' ', "+");
+    OffsetDateTime::parse(&fixed, &Rfc3339)
+        .map_err(|_| "Enter a valid date/time (RFC 3339, e.g. 2024-01-31T12:00:00Z).".to_owned())
+}
+
+/// The customer list filters. A malformed value is an error, never ignored.
+pub fn customer_filter(query: &Query) -> Result<CustomerFilter, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let read = |name: &str| query.non_empty(name).map(str::to_owned);
+    let mut filter = CustomerFilter::default();
+    {
+        let num = |name: &str, errors: &mut FieldErrors| {
+            read(name).and_then(|raw| errors.check(name, number(&raw)))
+        };
+        filter.id = num("id", &mut errors);
+        filter.coupon = num("coupon", &mut errors);
+        filter.coupon_exclude = num("coupon__exclude", &mut errors);
+        filter.segment = num("segment", &mut errors);
+        filter.segment_exclude = num("segment__exclude", &mut errors);
+    }
+    filter.id_in = query
+        .non_empty("id__in")
+        .and_then(|raw| errors.check("id__in", numbers(raw)));
+    filter.mobile = query.non_empty("mobile").map(|s| s.trim().to_owned());
+    filter.email = query.non_empty("email").map(|s| s.trim().to_owned());
+    filter.tag = query.non_empty("tag").map(|s| s.trim().to_owned());
+    filter.search = query.non_empty("search").map(|s| s.trim().to_owned());
+    for (name, slot) in [
+        ("created_at__gte", &mut filter.created_at_gte),
+        ("created_at__lte", &mut filter.created_at_lte),
+        ("updated_at__gte", &mut filter.updated_at_gte),
+        ("updated_at__lte", &mut filter.updated_at_lte),
+    ] {
+        *slot = query
+            .non_empty(name)
+            .and_then(|raw| errors.check(name, instant(raw)));
+    }
+    if let Some(raw) = query.non_empty("ordering") {
+        if let Some(ordering) = errors.check("ordering", CustomerOrdering::parse(raw.trim())) {
+            filter.ordering = ordering;
+        }
+    }
+    errors.into_result().map(|()| filter)
+}
+
+/// `customer__in=1,2,3` for removing segment members; required.
+pub fn customer_in(query: &Query) -> Result<Vec<CustomerId>, FieldErrors> {
+    let name = "customer__in";
+    let Some(raw) = query.non_empty(name) else {
+        return Err(FieldErrors::single(name, fields::REQUIRED));
+    };
+    let ids = numbers(raw).map_err(|m| FieldErrors::single(name, m))?;
+    // Non-positive ids name no customer, so there is nothing to remove.
+    Ok(ids.into_iter().filter_map(CustomerId::new).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::date;
+
+    const TODAY: Date = date!(2024 - 01 - 01);
+
+    #[test]
+    fn mobile_as_number_is_stored_as_text() {
+        let changes = customer_changes(&json!({"mobile": 13000000000u64}), TODAY).unwrap();
+        assert_eq!(
+            changes.mobile.unwrap().unwrap().as_str(),
+            "13000000000"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let errors = customer_changes(
+            &json!({"gender": "x", "email": "nope", "accepts_marketing": "maybe", "birthday": "2030-01-01", "tags": "a"}),
+            TODAY,
+        )
+        .unwrap_err();
+        for field in ["gender", "email", "accepts_marketing", "birthday", "tags"] {
+            assert!(errors.contains(field), "{field}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn nulls() {
+        let changes =
+            customer_changes(&json!({"birthday": null, "referrer": null, "multipass_identifier": null}), TODAY)
+                .unwrap();
+        assert_eq!(changes.birthday, Some(None));
+        assert_eq!(changes.referrer, Some(None));
+        assert_eq!(changes.multipass_identifier, Some(None));
+        let errors = customer_changes(&json!({"mobile": null}), TODAY).unwrap_err();
+        assert!(errors.contains("mobile"));
+    }
+
+    #[test]
+    fn body_must_be_an_object() {
+        let errors = customer_changes(&json!([1]), TODAY).unwrap_err();
+        assert!(errors.contains(FieldErrors::NON_FIELD));
+    }
+
+    #[test]
+    fn filters_refuse_malformed_values() {
+        let errors = customer_filter(&Query::parse("id=abc&id__in=1,x&ordering=name&created_at__gte=yesterday")).unwrap_err();
+        for field in ["id", "id__in", "ordering", "created_at__gte"] {
+            assert!(errors.contains(field), "{field}");
+        }
+        let filter = customer_filter(&Query::parse("id=&unknown=1&id__in=1,2&created_at__gte=2024-01-01T00:00:00+08:00")).unwrap();
+        assert_eq!(filter.id, None);
+        assert_eq!(filter.id_in, Some(vec![1, 2]));
+        assert!(filter.created_at_gte.is_some());
+    }
+
+    #[test]
+    fn segment_customer_body() {
+        let ids = segment_customer_ids(&json!([{"customer_id": 2}, {"customer_id": "3"}])).unwrap();
+        assert_eq!(ids.iter().map(|i| i.get()).collect::<Vec<_>>(), [2, 3]);
+        assert!(segment_customer_ids(&json!({"customer_id": 2})).is_err());
+        assert!(segment_customer_ids(&json!([{"id": 2}])).unwrap_err().contains("customer_id"));
+        assert!(segment_customer_ids(&json!([2])).is_err());
+    }
+}

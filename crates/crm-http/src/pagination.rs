@@ -1,0 +1,96 @@
+//! DRF's PageNumberPagination: parsing `page` / `page_size`, and building the
+//! absolute `next` / `previous` links from the request.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use crm_domain::page::{Page, PageRequest};
+use crm_domain::Error;
+
+use crate::dto::PageDto;
+use crate::input::Query;
+use crate::ApiSettings;
+
+/// The page a request asks for; a bad `page` is an invalid page (404).
+pub fn page_request(query: &Query) -> Result<PageRequest, Error> {
+    PageRequest::parse(query.get("page"), query.get("page_size")).map_err(|()| Error::InvalidPage)
+}
+
+/// `scheme://host` of the request. Forwarded headers count only when the
+/// server is configured to trust a proxy.
+fn origin(req: &HttpRequest, settings: &ApiSettings) -> String {
+    if settings.trust_proxy {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// The URL of this request with `page` set to `page` (or removed for `None`),
+/// other parameters kept, sorted by name as DRF does.
+fn link(req: &HttpRequest, settings: &ApiSettings, query: &Query, page: Option<u64>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in query.pairs() {
+        if name != "page" && !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    let page_text = page.map(|p| p.to_string());
+    if page_text.is_some() {
+        names.push("page");
+    }
+    names.sort_unstable();
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for name in names {
+        if name == "page" {
+            serializer.append_pair("page", page_text.as_deref().unwrap_or_default());
+            continue;
+        }
+        for (k, v) in query.pairs() {
+            if k == name {
+                serializer.append_pair(k, v);
+            }
+        }
+    }
+    let encoded = serializer.finish();
+    let mut path = req.path().to_owned();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    let mut url = format!("{}{}", origin(req, settings), path);
+    if !encoded.is_empty() {
+        url.push('?');
+        url.push_str(&encoded);
+    }
+    url
+}
+
+/// Wraps a page of results in DRF's envelope.
+pub fn envelope<T, U>(
+    req: &HttpRequest,
+    settings: &ApiSettings,
+    query: &Query,
+    page: Page<T>,
+    render: impl FnMut(&T) -> U,
+) -> PageDto<U> {
+    let number = page.request.page();
+    let next = page
+        .has_next()
+        .then(|| link(req, settings, query, Some(number + 1)));
+    let previous = page.has_previous().then(|| {
+        let target = number - 1;
+        link(req, settings, query, (target > 1).then_some(target))
+    });
+    PageDto {
+        count: page.count,
+        next,
+        previous,
+        results: page.items.iter().map(render).collect(),
+    }
+}

@@ -1,0 +1,235 @@
+//! `/api/crm/customer/`: customers, their addresses and coupon holdings.
+
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use crm_domain::customer::{AddressId, CouponId, CustomerId};
+use time::OffsetDateTime;
+
+use super::{path_id, resource};
+use crate::body::JsonBody;
+use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto, Render};
+use crate::error::ApiError;
+use crate::input::{self, Query};
+use crate::pagination;
+use crate::{ApiSettings, Services};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        resource("/customer", "Customer List", "GET, POST, HEAD, OPTIONS")
+            .route(web::get().to(list))
+            .route(web::head().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource(
+            "/customer/{id}",
+            "Customer Instance",
+            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        )
+        .route(web::get().to(retrieve))
+        .route(web::head().to(retrieve))
+        .route(web::put().to(update))
+        .route(web::patch().to(update))
+        .route(web::delete().to(destroy)),
+    )
+    .service(
+        resource("/customer/{id}/addresses", "Address List", "GET, POST, HEAD, OPTIONS")
+            .route(web::get().to(list_addresses))
+            .route(web::head().to(list_addresses))
+            .route(web::post().to(create_address)),
+    )
+    .service(
+        resource(
+            "/customer/{id}/addresses/{address_id}",
+            "Address Instance",
+            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        )
+        .route(web::get().to(retrieve_address))
+        .route(web::head().to(retrieve_address))
+        .route(web::put().to(update_address))
+        .route(web::patch().to(update_address))
+        .route(web::delete().to(destroy_address)),
+    )
+    .service(
+        resource("/customer/{id}/coupons", "Coupon Holding List", "GET, POST, HEAD, OPTIONS")
+            .route(web::get().to(list_coupons))
+            .route(web::head().to(list_coupons))
+            .route(web::post().to(grant_coupon)),
+    )
+    .service(
+        resource(
+            "/customer/{id}/coupons/{coupon_id}",
+            "Coupon Holding Instance",
+            "DELETE, OPTIONS",
+        )
+        .route(web::delete().to(revoke_coupon)),
+    );
+}
+
+fn render(settings: &ApiSettings) -> Render {
+    Render {
+        offset: settings.utc_offset,
+    }
+}
+
+fn customer_id(req: &HttpRequest) -> Result<CustomerId> {
+    path_id(req, "id", CustomerId::parse)
+}
+
+fn today(settings: &ApiSettings) -> time::Date {
+    OffsetDateTime::now_utc().to_offset(settings.utc_offset).date()
+}
+
+async fn list(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let query = Query::parse(req.query_string());
+    let filter = input::customer_filter(&query)?;
+    let page = pagination::page_request(&query)?;
+    let result = services.customers.list(&filter, page).await?;
+    let r = render(&settings);
+    let body = pagination::envelope(&req, &settings, &query, result, |c| {
+        CustomerListItemDto::new(c, r, true)
+    });
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn create(
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let changes = input::customer_changes(&body.0, today(&settings))?;
+    let customer = services.customers.create(changes).await?;
+    Ok(HttpResponse::Created().json(CustomerDto::new(&customer, render(&settings))))
+}
+
+async fn retrieve(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let customer = services.customers.get(customer_id(&req)?).await?;
+    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, render(&settings))))
+}
+
+async fn update(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let id = customer_id(&req)?;
+    let changes = input::customer_changes(&body.0, today(&settings))?;
+    let customer = services.customers.update(id, changes).await?;
+    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, render(&settings))))
+}
+
+async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
+    services.customers.delete(customer_id(&req)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn address_id(req: &HttpRequest) -> Result<AddressId> {
+    path_id(req, "address_id", AddressId::parse)
+}
+
+async fn list_addresses(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let addresses = services.customers.list_addresses(customer_id(&req)?).await?;
+    let r = render(&settings);
+    let body: Vec<AddressDto> = addresses.iter().map(|a| AddressDto::new(a, r)).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn create_address(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let id = customer_id(&req)?;
+    let changes = input::address_changes(&body.0)?;
+    let address = services.customers.create_address(id, changes).await?;
+    Ok(HttpResponse::Created().json(AddressDto::new(&address, render(&settings))))
+}
+
+async fn retrieve_address(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let address = services
+        .customers
+        .get_address(customer_id(&req)?, address_id(&req)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(AddressDto::new(&address, render(&settings))))
+}
+
+async fn update_address(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let (id, address) = (customer_id(&req)?, address_id(&req)?);
+    let changes = input::address_changes(&body.0)?;
+    let complete = req.method() == actix_web::http::Method::PUT;
+    let address = services
+        .customers
+        .update_address(id, address, changes, complete)
+        .await?;
+    Ok(HttpResponse::Ok().json(AddressDto::new(&address, render(&settings))))
+}
+
+async fn destroy_address(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
+    services
+        .customers
+        .delete_address(customer_id(&req)?, address_id(&req)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_coupons(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let holdings = services.customers.list_coupons(customer_id(&req)?).await?;
+    let r = render(&settings);
+    let body: Vec<CouponHoldingDto> = holdings.iter().map(|h| CouponHoldingDto::new(h, r)).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn grant_coupon(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let id = customer_id(&req)?;
+    let coupon = input::coupon_id(&body.0)?;
+    let (holding, created) = services.customers.grant_coupon(id, coupon).await?;
+    let dto = CouponHoldingDto::new(&holding, render(&settings));
+    Ok(if created {
+        HttpResponse::Created().json(dto)
+    } else {
+        HttpResponse::Ok().json(dto)
+    })
+}
+
+async fn revoke_coupon(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
+    let coupon = path_id(&req, "coupon_id", CouponId::parse)?;
+    services
+        .customers
+        .revoke_coupon(customer_id(&req)?, coupon)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,130 @@
+//! `/api/crm/segment/`: segments and their members.
+
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use crm_domain::segment::SegmentId;
+
+use super::{path_id, resource};
+use crate::body::JsonBody;
+use crate::dto::{Render, SegmentDto};
+use crate::error::ApiError;
+use crate::input::{self, Query};
+use crate::pagination;
+use crate::{ApiSettings, Services};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        resource("/segment", "Segment List", "GET, POST, HEAD, OPTIONS")
+            .route(web::get().to(list))
+            .route(web::head().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource(
+            "/segment/{id}",
+            "Segment Instance",
+            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        )
+        .route(web::get().to(retrieve))
+        .route(web::head().to(retrieve))
+        .route(web::put().to(rename))
+        .route(web::patch().to(rename))
+        .route(web::delete().to(destroy)),
+    )
+    .service(
+        resource(
+            "/segment/{id}/segment_customer",
+            "Segment Customer",
+            "POST, DELETE, OPTIONS",
+        )
+        .route(web::post().to(add_members))
+        .route(web::delete().to(remove_members)),
+    );
+}
+
+fn segment_id(req: &HttpRequest) -> Result<SegmentId> {
+    path_id(req, "id", SegmentId::parse)
+}
+
+fn render(settings: &ApiSettings) -> Render {
+    Render {
+        offset: settings.utc_offset,
+    }
+}
+
+async fn list(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let query = Query::parse(req.query_string());
+    let page = pagination::page_request(&query)?;
+    let result = services.segments.list(page).await?;
+    let r = render(&settings);
+    let body = pagination::envelope(&req, &settings, &query, result, |s| SegmentDto::new(s, r));
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn create(
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let title = input::segment_title(&body.0, true)?.expect("a required title is present");
+    let segment = services.segments.create(title).await?;
+    Ok(HttpResponse::Created().json(SegmentDto::new(&segment, render(&settings))))
+}
+
+async fn retrieve(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let segment = services.segments.get(segment_id(&req)?).await?;
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+}
+
+async fn rename(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let id = segment_id(&req)?;
+    let full = req.method() == actix_web::http::Method::PUT;
+    let segment = match input::segment_title(&body.0, full)? {
+        Some(title) => services.segments.rename(id, title).await?,
+        None => services.segments.get(id).await?,
+    };
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+}
+
+async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
+    services.segments.delete(segment_id(&req)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn add_members(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let id = segment_id(&req)?;
+    let customers = input::segment_customer_ids(&body.0)?;
+    let segment = services.segments.add_members(id, customers).await?;
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+}
+
+async fn remove_members(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
+) -> Result<HttpResponse> {
+    let id = segment_id(&req)?;
+    let customers = input::customer_in(&Query::parse(req.query_string()))?;
+    let segment = services.segments.remove_members(id, customers).await?;
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+}

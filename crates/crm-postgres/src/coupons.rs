@@ -1,0 +1,69 @@
+//! `CouponRepository` on PostgreSQL.
+
+use crm_domain::customer::{CouponHolding, CouponId, CouponRepository, CustomerId};
+use crm_domain::RepoError;
+use diesel::prelude::*;
+use time::OffsetDateTime;
+
+use crate::error::fail;
+use crate::load::require_customer;
+use crate::rows::CouponRow;
+use crate::schema::customer_coupons;
+use crate::PgStore;
+
+#[async_trait::async_trait]
+impl CouponRepository for PgStore {
+    async fn list_coupons(&self, customer: CustomerId) -> Result<Vec<CouponHolding>, RepoError> {
+        self.transaction(move |conn| {
+            let customer = customer.get();
+            require_customer(conn, customer, false)?;
+            let rows: Vec<CouponRow> = customer_coupons::table
+                .filter(customer_coupons::customer_id.eq(customer))
+                .order(customer_coupons::coupon_id)
+                .select(CouponRow::as_select())
+                .load(conn)?;
+            Ok(rows.into_iter().map(CouponHolding::from).collect())
+        })
+        .await
+    }
+
+    async fn grant_coupon(
+        &self,
+        customer: CustomerId,
+        coupon: CouponId,
+        now: OffsetDateTime,
+    ) -> Result<(CouponHolding, bool), RepoError> {
+        self.transaction(move |conn| {
+            let (customer, coupon) = (customer.get(), coupon.get());
+            require_customer(conn, customer, false)?;
+            // The primary key decides a race between two grants.
+            let inserted = diesel::insert_into(customer_coupons::table)
+                .values((
+                    customer_coupons::customer_id.eq(customer),
+                    customer_coupons::coupon_id.eq(coupon),
+                    customer_coupons::granted_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            let row: CouponRow = customer_coupons::table
+                .find((customer, coupon))
+                .select(CouponRow::as_select())
+                .first(conn)?;
+            Ok((row.into(), inserted == 1))
+        })
+        .await
+    }
+
+    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError> {
+        self.transaction(move |conn| {
+            let deleted =
+                diesel::delete(customer_coupons::table.find((customer.get(), coupon.get())))
+                    .execute(conn)?;
+            if deleted == 0 {
+                return fail(RepoError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+}

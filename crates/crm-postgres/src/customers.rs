@@ -1,0 +1,381 @@
+//! `CustomerRepository` on PostgreSQL.
+
+use crm_domain::customer::{
+    Customer, CustomerChanges, CustomerFilter, CustomerId, CustomerOrdering, CustomerRepository,
+    CustomerSummary, Gender, Profile,
+};
+use crm_domain::page::{Page, PageRequest};
+use crm_domain::RepoError;
+use diesel::dsl::{exists, not};
+use diesel::pg::{Pg, PgConnection};
+use diesel::prelude::*;
+use time::{Date, OffsetDateTime};
+
+use crate::error::{fail, StoreResult};
+use crate::load;
+use crate::schema::{customer_coupons, customer_metafields, customer_tags, customers, segment_memberships};
+use crate::PgStore;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// The columns of a new customer, every one given.
+#[derive(Insertable)]
+#[diesel(table_name = customers)]
+struct NewCustomerRow<'a> {
+    mobile: &'a str,
+    full_name: &'a str,
+    gender: &'a str,
+    email: &'a str,
+    birthday: Option<Date>,
+    avatar: &'a str,
+    note: &'a str,
+    accepts_marketing: bool,
+    referral_code: &'a str,
+    referrer_id: Option<i64>,
+    multipass_identifier: Option<&'a str>,
+    source_name: &'a str,
+    campaign_name: &'a str,
+    campaign_source: &'a str,
+    campaign_medium: &'a str,
+    campaign_content: &'a str,
+    campaign_term: &'a str,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+/// The columns an update writes; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = customers)]
+struct CustomerChangeset<'a> {
+    mobile: Option<&'a str>,
+    full_name: Option<&'a str>,
+    gender: Option<&'a str>,
+    email: Option<&'a str>,
+    birthday: Option<Option<Date>>,
+    avatar: Option<&'a str>,
+    note: Option<&'a str>,
+    accepts_marketing: Option<bool>,
+    referral_code: Option<&'a str>,
+    referrer_id: Option<Option<i64>>,
+    multipass_identifier: Option<Option<&'a str>>,
+    source_name: Option<&'a str>,
+    campaign_name: Option<&'a str>,
+    campaign_source: Option<&'a str>,
+    campaign_medium: Option<&'a str>,
+    campaign_content: Option<&'a str>,
+    campaign_term: Option<&'a str>,
+    updated_at: OffsetDateTime,
+}
+
+fn opt_str<T: AsRef<str>>(value: &Option<Option<T>>) -> Option<&str> {
+    value
+        .as_ref()
+        .map(|inner| inner.as_ref().map_or("", |v| v.as_ref()))
+}
+
+fn changeset(changes: &CustomerChanges, now: OffsetDateTime) -> CustomerChangeset<'_> {
+    let p = &changes.profile;
+    CustomerChangeset {
+        mobile: opt_str(&changes.mobile),
+        full_name: changes.full_name.as_ref().map(|v| v.as_str()),
+        gender: changes.gender.map(Gender::as_str),
+        email: opt_str(&changes.email),
+        birthday: changes.birthday.map(|b| b.map(|b| b.date())),
+        avatar: changes.avatar.as_ref().map(|v| v.as_str()),
+        note: changes.note.as_ref().map(|v| v.as_str()),
+        accepts_marketing: changes.accepts_marketing,
+        referral_code: opt_str(&changes.referral_code),
+        referrer_id: changes.referrer.map(|r| r.map(CustomerId::get)),
+        multipass_identifier: changes
+            .multipass_identifier
+            .as_ref()
+            .map(|m| m.as_ref().map(|v| v.as_str())),
+        source_name: p.source_name.as_deref(),
+        campaign_name: p.campaign_name.as_deref(),
+        campaign_source: p.campaign_source.as_deref(),
+        campaign_medium: p.campaign_medium.as_deref(),
+        campaign_content: p.campaign_content.as_deref(),
+        campaign_term: p.campaign_term.as_deref(),
+        updated_at: now,
+    }
+}
+
+fn insert_customer(
+    conn: &mut PgConnection,
+    changes: &CustomerChanges,
+    now: OffsetDateTime,
+) -> StoreResult<i64> {
+    let mut profile = Profile::default();
+    changes.profile.apply_to(&mut profile);
+    let set = changeset(changes, now);
+    let row = NewCustomerRow {
+        mobile: set.mobile.unwrap_or(""),
+        full_name: set.full_name.unwrap_or(""),
+        gender: set.gender.unwrap_or(Gender::default().as_str()),
+        email: set.email.unwrap_or(""),
+        birthday: set.birthday.flatten(),
+        avatar: set.avatar.unwrap_or(""),
+        note: set.note.unwrap_or(""),
+        accepts_marketing: set.accepts_marketing.unwrap_or(false),
+        referral_code: set.referral_code.unwrap_or(""),
+        referrer_id: set.referrer_id.flatten(),
+        multipass_identifier: set.multipass_identifier.flatten(),
+        source_name: &profile.source_name,
+        campaign_name: &profile.campaign_name,
+        campaign_source: &profile.campaign_source,
+        campaign_medium: &profile.campaign_medium,
+        campaign_content: &profile.campaign_content,
+        campaign_term: &profile.campaign_term,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(diesel::insert_into(customers::table)
+        .values(&row)
+        .returning(customers::id)
+        .get_result(conn)?)
+}
+
+/// Replaces the customer's tags and metafields where `changes` gives them.
+fn replace_children(conn: &mut PgConnection, id: i64, changes: &CustomerChanges) -> StoreResult<()> {
+    if let Some(tags) = &changes.tags {
+        diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id)))
+            .execute(conn)?;
+        let rows: Vec<_> = tags
+            .iter()
+            .map(|t| (customer_tags::customer_id.eq(id), customer_tags::tag.eq(t.as_str())))
+            .collect();
+        if !rows.is_empty() {
+            diesel::insert_into(customer_tags::table)
+                .values(&rows)
+                .execute(conn)?;
+        }
+    }
+    if let Some(metafields) = &changes.metafields {
+        diesel::delete(customer_metafields::table.filter(customer_metafields::customer_id.eq(id)))
+            .execute(conn)?;
+        let rows: Vec<_> = metafields
+            .as_slice()
+            .iter()
+            .map(|m| {
+                (
+                    customer_metafields::customer_id.eq(id),
+                    customer_metafields::namespace.eq(m.namespace()),
+                    customer_metafields::key.eq(m.key()),
+                    customer_metafields::value.eq(m.value()),
+                )
+            })
+            .collect();
+        if !rows.is_empty() {
+            diesel::insert_into(customer_metafields::table)
+                .values(&rows)
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Escapes LIKE wildcards so user text matches literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The customers matching `filter`, as a boxed query to count or page.
+fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'static, Pg> {
+    let mut query = customers::table.into_boxed();
+    if let Some(id) = filter.id {
+        query = query.filter(customers::id.eq(id));
+    }
+    if let Some(ids) = &filter.id_in {
+        query = query.filter(customers::id.eq_any(ids.clone()));
+    }
+    if let Some(coupon) = filter.coupon {
+        query = query.filter(exists(
+            customer_coupons::table
+                .filter(customer_coupons::customer_id.eq(customers::id))
+                .filter(customer_coupons::coupon_id.eq(coupon)),
+        ));
+    }
+    if let Some(coupon) = filter.coupon_exclude {
+        query = query.filter(not(exists(
+            customer_coupons::table
+                .filter(customer_coupons::customer_id.eq(customers::id))
+                .filter(customer_coupons::coupon_id.eq(coupon)),
+        )));
+    }
+    if let Some(segment) = filter.segment {
+        query = query.filter(exists(
+            segment_memberships::table
+                .filter(segment_memberships::customer_id.eq(customers::id))
+                .filter(segment_memberships::segment_id.eq(segment)),
+        ));
+    }
+    if let Some(segment) = filter.segment_exclude {
+        query = query.filter(not(exists(
+            segment_memberships::table
+                .filter(segment_memberships::customer_id.eq(customers::id))
+                .filter(segment_memberships::segment_id.eq(segment)),
+        )));
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(exists(
+            customer_tags::table
+                .filter(customer_tags::customer_id.eq(customers::id))
+                .filter(customer_tags::tag.eq(tag.clone())),
+        ));
+    }
+    if let Some(mobile) = &filter.mobile {
+        query = query.filter(customers::mobile.eq(mobile.clone()));
+    }
+    if let Some(email) = &filter.email {
+        query = query.filter(lower(customers::email).eq(email.to_lowercase()));
+    }
+    if let Some(text) = &filter.search {
+        let pattern = like_pattern(text);
+        query = query.filter(
+            customers::full_name
+                .ilike(pattern.clone())
+                .or(customers::mobile.ilike(pattern.clone()))
+                .or(customers::email.ilike(pattern)),
+        );
+    }
+    if let Some(t) = filter.created_at_gte {
+        query = query.filter(customers::created_at.ge(t));
+    }
+    if let Some(t) = filter.created_at_lte {
+        query = query.filter(customers::created_at.le(t));
+    }
+    if let Some(t) = filter.updated_at_gte {
+        query = query.filter(customers::updated_at.ge(t));
+    }
+    if let Some(t) = filter.updated_at_lte {
+        query = query.filter(customers::updated_at.le(t));
+    }
+    query
+}
+
+fn ordered(
+    query: customers::BoxedQuery<'static, Pg>,
+    ordering: CustomerOrdering,
+) -> customers::BoxedQuery<'static, Pg> {
+    use customers::{created_at, id, updated_at};
+    match ordering {
+        CustomerOrdering::IdAsc => query.order(id.asc()),
+        CustomerOrdering::IdDesc => query.order(id.desc()),
+        CustomerOrdering::CreatedAtAsc => query.order((created_at.asc(), id.asc())),
+        CustomerOrdering::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+        CustomerOrdering::UpdatedAtAsc => query.order((updated_at.asc(), id.asc())),
+        CustomerOrdering::UpdatedAtDesc => query.order((updated_at.desc(), id.desc())),
+    }
+}
+
+fn list_page(
+    conn: &mut PgConnection,
+    filter: &CustomerFilter,
+    page: PageRequest,
+) -> StoreResult<Page<CustomerSummary>> {
+    let count: i64 = filtered(filter).count().get_result(conn)?;
+    let count = u64::try_from(count).unwrap_or(0);
+    if page.offset() >= count {
+        return Ok(Page {
+            count,
+            items: Vec::new(),
+            request: page,
+        });
+    }
+    let ids: Vec<i64> = ordered(filtered(filter), filter.ordering)
+        .select(customers::id)
+        .offset(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .limit(i64::try_from(page.size()).unwrap_or(i64::MAX))
+        .load(conn)?;
+    let items = load::summaries(conn, &ids, true)?;
+    Ok(Page {
+        count,
+        items,
+        request: page,
+    })
+}
+
+#[async_trait::async_trait]
+impl CustomerRepository for PgStore {
+    async fn create(
+        &self,
+        changes: &CustomerChanges,
+        now: OffsetDateTime,
+    ) -> Result<Customer, RepoError> {
+        let changes = changes.clone();
+        self.transaction(move |conn| {
+            let id = insert_customer(conn, &changes, now)?;
+            replace_children(conn, id, &changes)?;
+            load::customer(conn, id)
+        })
+        .await
+    }
+
+    async fn get(&self, id: CustomerId) -> Result<Customer, RepoError> {
+        self.transaction(move |conn| load::customer(conn, id.get()))
+            .await
+    }
+
+    async fn update(
+        &self,
+        id: CustomerId,
+        changes: &CustomerChanges,
+        now: OffsetDateTime,
+    ) -> Result<Customer, RepoError> {
+        let changes = changes.clone();
+        self.transaction(move |conn| {
+            let id = id.get();
+            let updated = diesel::update(customers::table.find(id))
+                .set(changeset(&changes, now))
+                .execute(conn)?;
+            if updated == 0 {
+                return fail(RepoError::NotFound);
+            }
+            replace_children(conn, id, &changes)?;
+            load::customer(conn, id)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: CustomerId) -> Result<(), RepoError> {
+        // Children go by ON DELETE CASCADE, referrals by ON DELETE SET NULL:
+        // one statement, one transaction.
+        self.transaction(move |conn| {
+            let deleted = diesel::delete(customers::table.find(id.get())).execute(conn)?;
+            if deleted == 0 {
+                return fail(RepoError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> Result<Page<CustomerSummary>, RepoError> {
+        let filter = filter.clone();
+        self.transaction(move |conn| list_page(conn, &filter, page))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

@@ -1,0 +1,181 @@
+//! Reading customers with their related data. Related rows for a whole set of
+//! customers come in one query per kind (`WHERE customer_id = ANY($1)`), so a
+//! page costs the same number of queries whatever its size.
+
+use std::collections::HashMap;
+
+use crm_domain::customer::{Address, Customer, CustomerSummary, Metafield};
+use crm_domain::segment::{SegmentId, SegmentRef};
+use crm_domain::RepoError;
+use diesel::dsl::sql;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use crate::error::{fail, StoreResult};
+use crate::rows::{customer_id, AddressRow, CustomerRow, SummaryRow};
+use crate::schema::{addresses, customer_metafields, customer_tags, customers, segment_memberships, segments};
+
+pub fn tags_of(conn: &mut PgConnection, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = customer_tags::table
+        .filter(customer_tags::customer_id.eq_any(ids))
+        .order((customer_tags::customer_id, customer_tags::tag))
+        .select((customer_tags::customer_id, customer_tags::tag))
+        .load(conn)?;
+    Ok(group(rows))
+}
+
+pub fn addresses_of(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, Vec<Address>>> {
+    let rows: Vec<AddressRow> = addresses::table
+        .filter(addresses::customer_id.eq_any(ids))
+        .order((
+            addresses::customer_id,
+            addresses::is_default.desc(),
+            addresses::id,
+        ))
+        .select(AddressRow::as_select())
+        .load(conn)?;
+    Ok(group(rows.into_iter().map(|r| (r.customer_id, Address::from(r)))))
+}
+
+pub fn segments_of(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, Vec<SegmentRef>>> {
+    let rows: Vec<(i64, i64, String)> = segment_memberships::table
+        .inner_join(segments::table)
+        .filter(segment_memberships::customer_id.eq_any(ids))
+        .order((segment_memberships::customer_id, segments::id))
+        .select((segment_memberships::customer_id, segments::id, segments::title))
+        .load(conn)?;
+    Ok(group(rows.into_iter().map(|(customer, id, title)| {
+        let id = SegmentId::new(id).expect("stored segment ids are positive");
+        (customer, SegmentRef { id, title })
+    })))
+}
+
+fn group<T>(rows: impl IntoIterator<Item = (i64, T)>) -> HashMap<i64, Vec<T>> {
+    let mut map: HashMap<i64, Vec<T>> = HashMap::new();
+    for (key, value) in rows {
+        map.entry(key).or_default().push(value);
+    }
+    map
+}
+
+/// List items for `ids`, in the order of `ids`; ids with no customer are
+/// skipped. With `with_segments` false, `segments` is left empty.
+pub fn summaries(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    with_segments: bool,
+) -> StoreResult<Vec<CustomerSummary>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<SummaryRow> = customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(SummaryRow::as_select())
+        .load(conn)?;
+    let mut tags = tags_of(conn, ids)?;
+    let mut addresses = addresses_of(conn, ids)?;
+    let mut segments = if with_segments {
+        segments_of(conn, ids)?
+    } else {
+        HashMap::new()
+    };
+    let mut by_id: HashMap<i64, SummaryRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.remove(id))
+        .map(|row| CustomerSummary {
+            id: customer_id(row.id),
+            gender: crm_domain::customer::Gender::parse(&row.gender).unwrap_or_default(),
+            mobile: row.mobile,
+            full_name: row.full_name,
+            email: row.email,
+            birthday: row.birthday,
+            note: row.note,
+            accepts_marketing: row.accepts_marketing,
+            tags: tags.remove(&row.id).unwrap_or_default(),
+            addresses: addresses.remove(&row.id).unwrap_or_default(),
+            segments: segments.remove(&row.id).unwrap_or_default(),
+            created_at: row.created_at,
+        })
+        .collect())
+}
+
+/// The whole customer `id`, or `NotFound`.
+pub fn customer(conn: &mut PgConnection, id: i64) -> StoreResult<Customer> {
+    let Some(row) = customers::table
+        .find(id)
+        .select(CustomerRow::as_select())
+        .first::<CustomerRow>(conn)
+        .optional()?
+    else {
+        return fail(RepoError::NotFound);
+    };
+    let ids = [id];
+    let tags = tags_of(conn, &ids)?.remove(&id).unwrap_or_default();
+    let addresses = addresses_of(conn, &ids)?.remove(&id).unwrap_or_default();
+    let segments = segments_of(conn, &ids)?.remove(&id).unwrap_or_default();
+    let metafields = customer_metafields::table
+        .filter(customer_metafields::customer_id.eq(id))
+        .order((customer_metafields::namespace, customer_metafields::key))
+        .select((
+            customer_metafields::namespace,
+            customer_metafields::key,
+            customer_metafields::value,
+        ))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(ns, key, value)| Metafield::from_stored(ns, key, value))
+        .collect();
+    let (referred, spent_of_referred): (i64, i64) = customers::table
+        .filter(customers::referrer_id.eq(id))
+        .select((
+            sql::<BigInt>("COUNT(*)"),
+            sql::<BigInt>("CAST(COALESCE(SUM(total_spent_cents), 0) AS BIGINT)"),
+        ))
+        .first(conn)?;
+    Ok(Customer {
+        id: customer_id(row.id),
+        gender: row.gender(),
+        profile: row.profile(),
+        statistics: row.statistics(referred, spent_of_referred),
+        referrer: row.referrer_id.map(customer_id),
+        mobile: row.mobile,
+        full_name: row.full_name,
+        email: row.email,
+        birthday: row.birthday,
+        avatar: row.avatar,
+        note: row.note,
+        accepts_marketing: row.accepts_marketing,
+        referral_code: row.referral_code,
+        multipass_identifier: row.multipass_identifier,
+        wechat_nickname: row.wechat_nickname,
+        tags,
+        addresses,
+        segments,
+        metafields,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Fails with `NotFound` unless customer `id` exists; with `lock`, holds a row
+/// lock on it until the transaction ends, serialising writes to its children.
+pub fn require_customer(conn: &mut PgConnection, id: i64, lock: bool) -> StoreResult<()> {
+    let query = customers::table.find(id).select(customers::id);
+    let found = if lock {
+        query.for_update().first::<i64>(conn).optional()?
+    } else {
+        query.first::<i64>(conn).optional()?
+    };
+    match found {
+        Some(_) => Ok(()),
+        None => fail(RepoError::NotFound),
+    }
+}

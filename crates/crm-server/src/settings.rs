@@ -1,0 +1,151 @@
+//! Every setting, from a command-line flag or its environment variable.
+
+use clap::Args;
+use time::UtcOffset;
+
+use crate::StartError;
+
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// Where data is stored: a postgres:// URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "crm.sqlite3", global = true)]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "CRM_BIND", default_value = "127.0.0.1:8000", global = true)]
+    pub bind: String,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "CRM_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_pool_size: u32,
+
+    /// Seconds a request waits for a database connection before failing with 503.
+    #[arg(long, env = "CRM_DB_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
+    pub db_timeout_seconds: u64,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "CRM_TOKEN_TTL_SECONDS", default_value_t = 36000, value_parser = clap::value_parser!(u64).range(1..=31_536_000), global = true)]
+    pub token_ttl_seconds: u64,
+
+    /// UTC offset timestamps are rendered in, such as +08:00.
+    #[arg(long, env = "CRM_UTC_OFFSET", default_value = "+00:00", global = true)]
+    pub utc_offset: String,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Believe X-Forwarded-Proto / X-Forwarded-Host (only behind a proxy you run).
+    #[arg(long, env = "CRM_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub trust_proxy: bool,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CRM_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Settings {
+    /// Settings with every default and the given database URL.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".into(),
+            db_pool_size: 10,
+            db_timeout_seconds: 5,
+            token_ttl_seconds: 36000,
+            utc_offset: "+00:00".into(),
+            max_body_bytes: 1024 * 1024,
+            trust_proxy: false,
+            workers: None,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The database URL with any password replaced, for messages and logs.
+    pub fn redacted_database_url(&self) -> String {
+        redact_url(&self.database_url)
+    }
+
+    /// Parses `utc_offset` (`+08:00`, `-05:30`, `Z`).
+    pub fn utc_offset(&self) -> Result<UtcOffset, StartError> {
+        parse_offset(&self.utc_offset).ok_or_else(|| {
+            StartError::Config(format!(
+                "CRM_UTC_OFFSET must look like +08:00 or -05:30, got {:?}",
+                self.utc_offset
+            ))
+        })
+    }
+
+    /// Checks every value that clap cannot check alone.
+    pub fn validate(&self) -> Result<(), StartError> {
+        self.utc_offset()?;
+        if self.max_body_bytes == 0 {
+            return Err(StartError::Config("CRM_MAX_BODY_BYTES must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn parse_offset(raw: &str) -> Option<UtcOffset> {
+    let raw = raw.trim();
+    if raw == "Z" || raw == "z" {
+        return Some(UtcOffset::UTC);
+    }
+    let (sign, rest) = match raw.as_bytes().first()? {
+        b'+' => (1, &raw[1..]),
+        b'-' => (-1, &raw[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+00:00"), Some(UtcOffset::UTC));
+        assert_eq!(parse_offset("Z"), Some(UtcOffset::UTC));
+        assert_eq!(parse_offset("+08:00"), UtcOffset::from_hms(8, 0, 0).ok());
+        assert_eq!(parse_offset("-05:30"), UtcOffset::from_hms(-5, -30, 0).ok());
+        assert_eq!(parse_offset("8"), None);
+        assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://crm:secret@db:5432/crm"),
+            "postgres://crm:***@db:5432/crm"
+        );
+        assert_eq!(redact_url("crm.sqlite3"), "crm.sqlite3");
+    }
+}
