@@ -1,0 +1,150 @@
+//! Black-box test support: `TestApp` starts the real server on port 0 against
+//! a fresh PostgreSQL database and talks to it over real HTTP.
+
+use std::net::TcpListener;
+
+use actix_web::dev::ServerHandle;
+use crm_postgres::testing::TestDatabase;
+use crm_server::{Backend, Settings};
+pub use reqwest::header::HeaderMap;
+pub use reqwest::Method;
+pub use serde_json::{json, Value};
+
+/// A response, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self
+    }
+}
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    handle: ServerHandle,
+    db: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts a server with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create();
+        let mut settings = Settings::new(db.url());
+        settings.workers = Some(1);
+        settings.db_pool_size = 4;
+        settings.shutdown_timeout_seconds = 1;
+        adjust(&mut settings);
+        let backend = Backend::open(&settings).expect("open backend");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let running = crm_server::build(&settings, backend, listener).expect("build server");
+        actix_web::rt::spawn(running.server);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            base: format!("http://{}", running.addr),
+            client,
+            handle: running.handle,
+            db,
+        }
+    }
+
+    /// The URL of the test database, for checks made behind the API.
+    pub fn database_url(&self) -> &str {
+        self.db.url()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request builder for `path`, ready to send.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Sends `builder` and reads the response.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Resp {
+        let response = builder.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    /// Creates a customer, asserting 201, and returns its representation.
+    pub async fn create_customer(&self, body: Value) -> Value {
+        self.post("/api/crm/customer/", &body).await.expect(201).body
+    }
+
+    /// Creates a customer and returns its id.
+    pub async fn customer_id(&self, body: Value) -> i64 {
+        self.create_customer(body).await["id"]
+            .as_i64()
+            .expect("id is an integer")
+    }
+
+    /// Creates a segment and returns its id.
+    pub async fn segment_id(&self, title: &str) -> i64 {
+        self.post("/api/crm/segment/", &json!({ "title": title }))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id is an integer")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the database is dropped after.
+        drop(self.handle.stop(false));
+    }
+}

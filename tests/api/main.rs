@@ -1,0 +1,4 @@
+//! The black-box HTTP suite: every rule of the API contract, tested over real
+//! HTTP against a real database, one fresh database per test.
+
+mod customers;
