@@ -1,11 +1,15 @@
 //! Black-box test support: `TestApp` starts the real server on port 0 against
-//! a fresh PostgreSQL database and talks to it over real HTTP.
+//! a fresh PostgreSQL database and talks to it over real HTTP, with a bearer
+//! token obtained from the server's own token endpoint by the `oauth2` crate.
 
 use std::net::TcpListener;
 
 use actix_web::dev::ServerHandle;
 use crm_postgres::testing::TestDatabase;
+use crm_domain::auth::AuthService;
 use crm_server::{Backend, Settings};
+use oauth2::basic::BasicClient;
+use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 pub use reqwest::header::HeaderMap;
 pub use reqwest::Method;
 pub use serde_json::{json, Value};
@@ -32,10 +36,22 @@ impl Resp {
     }
 }
 
+/// An OAuth client registered for a test.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
 /// A running server with its own database.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The bearer token sent by default (scopes `crm:read crm:write`).
+    pub token: String,
+    /// The client `token` was issued to (allowed every scope).
+    pub oauth_client: TestClient,
+    auth: AuthService,
     handle: ServerHandle,
     db: TestDatabase,
 }
@@ -55,6 +71,7 @@ impl TestApp {
         settings.shutdown_timeout_seconds = 1;
         adjust(&mut settings);
         let backend = Backend::open(&settings).expect("open backend");
+        let auth = backend.services(&settings).auth;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let running = crm_server::build(&settings, backend, listener).expect("build server");
         actix_web::rt::spawn(running.server);
@@ -62,12 +79,55 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self {
+        let mut app = Self {
             base: format!("http://{}", running.addr),
             client,
+            token: String::new(),
+            oauth_client: TestClient {
+                id: String::new(),
+                secret: String::new(),
+            },
+            auth,
             handle: running.handle,
             db,
+        };
+        app.oauth_client = app
+            .register_client("test suite", "read write crm:read crm:write")
+            .await;
+        app.token = app
+            .fetch_token(&app.oauth_client, &["crm:read", "crm:write"])
+            .await;
+        app
+    }
+
+    /// Registers a client as the operator's `client create` does.
+    pub async fn register_client(&self, name: &str, scopes: &str) -> TestClient {
+        let created = self
+            .auth
+            .create_client(name, scopes)
+            .await
+            .expect("create client");
+        TestClient {
+            id: created.client.id,
+            secret: created.secret.expose().to_owned(),
         }
+    }
+
+    /// Obtains a token through the real token endpoint with the `oauth2`
+    /// crate (client credentials grant, HTTP Basic client authentication).
+    pub async fn fetch_token(&self, client: &TestClient, scopes: &[&str]) -> String {
+        let oauth = BasicClient::new(ClientId::new(client.id.clone()))
+            .set_client_secret(ClientSecret::new(client.secret.clone()))
+            .set_token_uri(TokenUrl::new(self.url("/oauth/token/")).expect("token url"));
+        let mut request = oauth.exchange_client_credentials();
+        for scope in scopes {
+            request = request.add_scope(Scope::new((*scope).to_owned()));
+        }
+        let response = request
+            .request_async(&self.client)
+            .await
+            .expect("token request");
+        response.access_token().secret().clone()
     }
 
     /// The URL of the test database, for checks made behind the API.
@@ -79,8 +139,13 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// A request builder for `path`, ready to send.
+    /// A request builder for `path` carrying the default bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.anonymous(method, path).bearer_auth(&self.token)
+    }
+
+    /// A request builder for `path` with no credentials.
+    pub fn anonymous(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
     }
 

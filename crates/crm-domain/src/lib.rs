@@ -4,6 +4,7 @@
 //! This crate does no I/O and knows no framework: no HTTP, no SQL, no JSON.
 //! Adapters (`crm-postgres`, `crm-http`, ...) depend on it, never the reverse.
 
+pub mod auth;
 pub mod customer;
 pub mod error;
 pub mod page;

@@ -1,5 +1,6 @@
-//! Reading a JSON request body as DRF does: the content type must be JSON, the
-//! size is bounded, and a parse failure is a 400 that says why.
+//! Reading request bodies: JSON as DRF does (the content type must be JSON,
+//! the size is bounded, a parse failure is a 400 that says why), and the form
+//! bodies of the OAuth endpoints.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -32,20 +33,86 @@ fn is_json(media_type: &str) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Reads the whole body, refusing more than `limit` bytes (413). A failure to
+/// read is `Err(Err(reason))`; a body too large is `Err(Ok(413 error))`.
+async fn read_limited(
+    payload: &mut Payload,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<web::BytesMut, Result<ApiError, String>> {
+    if declared_length.is_some_and(|n| n > limit) {
+        return Err(Ok(ApiError::PayloadTooLarge { limit }));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Err(format!("could not read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Ok(ApiError::PayloadTooLarge { limit }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn limits(req: &HttpRequest) -> (usize, Option<usize>) {
+    let limit = req
+        .app_data::<web::Data<ApiSettings>>()
+        .map_or(ApiSettings::DEFAULT_MAX_BODY_BYTES, |s| s.max_body_bytes);
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    (limit, declared_length)
+}
+
+/// An `application/x-www-form-urlencoded` body as (name, value) pairs, for
+/// the OAuth endpoints. Anything else is an OAuth `invalid_request`.
+#[derive(Debug)]
+pub struct FormBody(pub Vec<(String, String)>);
+
+impl FormBody {
+    /// The value of `name`; a parameter given twice is an `invalid_request`
+    /// (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::oauth_invalid_request());
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    }
+}
+
+impl FromRequest for FormBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (limit, declared_length) = limits(req);
+        let is_form = media_type(req).is_some_and(|m| {
+            m.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_form {
+                return Err(ApiError::oauth_invalid_request());
+            }
+            let body = read_limited(&mut payload, declared_length, limit)
+                .await
+                .map_err(|e| e.unwrap_or_else(|_| ApiError::oauth_invalid_request()))?;
+            Ok(Self(url::form_urlencoded::parse(&body).into_owned().collect()))
+        })
+    }
+}
+
 impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<ApiSettings>>()
-            .map_or(ApiSettings::DEFAULT_MAX_BODY_BYTES, |s| s.max_body_bytes);
+        let (limit, declared_length) = limits(req);
         let media_type = media_type(req);
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
             if let Some(media_type) = &media_type {
@@ -53,18 +120,9 @@ impl FromRequest for JsonBody {
                     return Err(ApiError::UnsupportedMediaType(media_type.clone()));
                 }
             }
-            if declared_length.is_some_and(|n| n > limit) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| ApiError::MalformedJson(format!("could not read body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&mut payload, declared_length, limit)
+                .await
+                .map_err(|e| e.unwrap_or_else(|reason| ApiError::MalformedJson(reason)))?;
             if media_type.is_none() && body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(Value::Object(Default::default())));
             }

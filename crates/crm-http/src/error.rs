@@ -4,6 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use crm_domain::auth::{AuthError, ScopeSet};
 use crm_domain::{Error as DomainError, FieldErrors};
 use serde_json::{json, Map, Value};
 
@@ -24,6 +25,44 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// The resource does not answer this method: 405 with `Allow`.
     MethodNotAllowed { method: String, allow: &'static str },
+    /// No bearer credentials: 401.
+    Unauthenticated,
+    /// A bearer token that is unknown, revoked or expired: 401.
+    InvalidToken(&'static str),
+    /// A valid token without any of these scopes: 403.
+    InsufficientScope(ScopeSet),
+    /// An OAuth endpoint error (RFC 6749 §5.2): `{"error": code}`.
+    OAuth { status: StatusCode, code: &'static str },
+}
+
+impl ApiError {
+    pub fn oauth_invalid_request() -> Self {
+        Self::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+        }
+    }
+
+    pub fn oauth_invalid_client() -> Self {
+        Self::OAuth {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_client",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidClient => Self::oauth_invalid_client(),
+            AuthError::InvalidScope => Self::OAuth {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_scope",
+            },
+            AuthError::InvalidToken(reason) => Self::InvalidToken(reason),
+            AuthError::Store(e) => Self::Domain(e),
+        }
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -95,6 +134,16 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 detail(&format!("Method \"{method}\" not allowed.")),
             ),
+            Self::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                detail("Authentication credentials were not provided."),
+            ),
+            Self::InvalidToken(reason) => (StatusCode::UNAUTHORIZED, detail(reason)),
+            Self::InsufficientScope(_) => (
+                StatusCode::FORBIDDEN,
+                detail("You do not have permission to perform this action."),
+            ),
+            Self::OAuth { status, code } => (*status, json!({ "error": code })),
         }
     }
 }
@@ -116,8 +165,40 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(status);
-        if let Self::MethodNotAllowed { allow, .. } = self {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        match self {
+            Self::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            Self::Unauthenticated => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"api\""));
+            }
+            Self::InvalidToken(reason) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{reason}\""
+                    ),
+                ));
+            }
+            Self::InsufficientScope(scopes) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{scopes}\""),
+                ));
+            }
+            Self::OAuth { status, .. } => {
+                response.insert_header((header::CACHE_CONTROL, "no-store"));
+                response.insert_header((header::PRAGMA, "no-cache"));
+                if *status == StatusCode::UNAUTHORIZED {
+                    response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"oauth\""));
+                }
+            }
+            Self::Domain(_)
+            | Self::Invalid(_)
+            | Self::NotFound
+            | Self::MalformedJson(_)
+            | Self::UnsupportedMediaType(_)
+            | Self::PayloadTooLarge { .. } => {}
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

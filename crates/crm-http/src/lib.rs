@@ -5,6 +5,7 @@
 //! domain types, call a domain service, and render the result; no business
 //! rule lives here.
 
+mod auth;
 mod body;
 pub mod dto;
 pub mod error;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
+use crm_domain::auth::AuthService;
 use crm_domain::customer::{CustomerService, HealthCheck};
 use crm_domain::segment::SegmentService;
 use time::UtcOffset;
@@ -54,6 +56,7 @@ impl Default for ApiSettings {
 pub struct Services {
     pub customers: CustomerService,
     pub segments: SegmentService,
+    pub auth: AuthService,
     pub health: Arc<dyn HealthCheck>,
 }
 
@@ -70,7 +73,12 @@ pub fn configure(services: Services, settings: ApiSettings) -> impl FnOnce(&mut 
         cfg.app_data(web::Data::new(services))
             .app_data(web::Data::new(settings))
             .configure(routes::health::configure)
-            .service(web::scope("/api/crm").configure(routes::configure_api))
+            .configure(routes::oauth::configure)
+            .service(
+                web::scope("/api/crm")
+                    .wrap(actix_web::middleware::from_fn(auth::require_token))
+                    .configure(routes::configure_api),
+            )
             .default_service(web::to(not_found));
     }
 }

@@ -7,6 +7,7 @@ mod coupons;
 mod customers;
 mod error;
 mod load;
+mod oauth;
 mod rows;
 pub mod schema;
 mod segments;

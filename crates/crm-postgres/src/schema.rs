@@ -112,3 +112,26 @@ diesel::allow_tables_to_appear_in_same_query!(
     segments,
     segment_memberships,
 );
+
+diesel::table! {
+    oauth_clients (id) {
+        id -> Varchar,
+        name -> Varchar,
+        secret_hash -> Bpchar,
+        scopes -> Varchar,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    oauth_tokens (token_hash) {
+        token_hash -> Bpchar,
+        client_id -> Varchar,
+        scopes -> Varchar,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(oauth_tokens -> oauth_clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_tokens);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpServer};
+use crm_domain::auth::AuthService;
 use crm_domain::customer::CustomerService;
 use crm_domain::segment::SegmentService;
 use crm_domain::RepoError;
@@ -60,18 +61,40 @@ impl Backend {
         Self::open(settings).map(|_| Vec::new())
     }
 
-    fn services(&self) -> Services {
+    /// The domain services over this backend.
+    pub fn services(&self, settings: &Settings) -> Services {
+        let ttl = time::Duration::seconds(i64::try_from(settings.token_ttl_seconds).unwrap_or(i64::MAX));
         match self {
             Self::Postgres(store) => {
                 let store = Arc::new(store.clone());
                 Services {
                     customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
                     segments: SegmentService::new(store.clone()),
+                    auth: AuthService::new(store.clone(), store.clone(), ttl),
                     health: store,
                 }
             }
         }
     }
+}
+
+/// How often expired access tokens are deleted.
+const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Deletes expired tokens now and then, so they are not kept forever (issuing
+/// a token also purges them).
+fn spawn_token_purge(auth: AuthService) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(TOKEN_PURGE_INTERVAL);
+        loop {
+            interval.tick().await;
+            match auth.purge_expired().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "deleted expired access tokens"),
+                Err(error) => tracing::warn!(%error, "could not delete expired access tokens"),
+            }
+        }
+    });
 }
 
 /// A server that is listening; await `server` to run it.
@@ -101,7 +124,8 @@ pub fn build(settings: &Settings, backend: Backend, listener: TcpListener) -> Re
         addr: settings.bind.clone(),
         source,
     })?;
-    let services = backend.services();
+    let services = backend.services(settings);
+    spawn_token_purge(services.auth.clone());
     let api = ApiSettings {
         utc_offset: settings.utc_offset()?,
         trust_proxy: settings.trust_proxy,

@@ -29,6 +29,31 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Manage the OAuth 2.0 clients that may call the API.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its id and secret (shown only this once) as JSON.
+    Create {
+        /// A name for the client, such as the service that uses it.
+        #[arg(long)]
+        name: String,
+        /// Space-separated scopes it may be granted: read, write, crm:read, crm:write.
+        #[arg(long, default_value = "crm:read crm:write")]
+        scope: String,
+    },
+    /// List clients as JSON, one object per line.
+    List,
+    /// Delete a client and revoke all of its tokens.
+    Delete {
+        /// The client's id.
+        client_id: String,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -51,6 +76,10 @@ fn run(cli: Cli) -> Result<(), StartError> {
             tracing::info!(count = applied.len(), migrations = ?applied, "migrations applied");
             Ok(())
         }
+        Command::Client { command } => {
+            let settings = cli.settings;
+            actix_web::rt::System::new().block_on(client_command(&settings, command))
+        }
         Command::Serve => {
             let settings = cli.settings;
             actix_web::rt::System::new().block_on(async move {
@@ -67,6 +96,47 @@ fn run(cli: Cli) -> Result<(), StartError> {
             })
         }
     }
+}
+
+async fn client_command(settings: &Settings, command: ClientCommand) -> Result<(), StartError> {
+    crm_server::Backend::migrate(settings)?;
+    let auth = crm_server::Backend::open(settings)?.services(settings).auth;
+    let failed = |e: crm_domain::Error| StartError::Config(e.to_string());
+    match command {
+        ClientCommand::Create { name, scope } => {
+            let created = auth.create_client(&name, &scope).await.map_err(failed)?;
+            let out = serde_json::json!({
+                "client_id": created.client.id,
+                "client_secret": created.secret.expose(),
+                "name": created.client.name,
+                "scope": created.client.scopes.to_string(),
+            });
+            println!("{out}");
+        }
+        ClientCommand::List => {
+            for client in auth.list_clients().await.map_err(failed)? {
+                let created_at = client
+                    .created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let out = serde_json::json!({
+                    "client_id": client.id,
+                    "name": client.name,
+                    "scope": client.scopes.to_string(),
+                    "created_at": created_at,
+                });
+                println!("{out}");
+            }
+        }
+        ClientCommand::Delete { client_id } => {
+            auth.delete_client(&client_id).await.map_err(|e| match e {
+                crm_domain::Error::NotFound => StartError::Config(format!("no client with id {client_id:?}")),
+                other => failed(other),
+            })?;
+            tracing::info!(client_id, "client deleted; its tokens are revoked");
+        }
+    }
+    Ok(())
 }
 
 fn main() {

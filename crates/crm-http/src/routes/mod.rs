@@ -3,6 +3,7 @@
 
 pub mod customers;
 pub mod health;
+pub mod oauth;
 pub mod segments;
 
 use actix_web::http::header;

@@ -1,0 +1,61 @@
+//! Bearer-token enforcement for every `/api/crm/` route, in one middleware so
+//! that no route can forget it: GET, HEAD and OPTIONS need a read scope, every
+//! other method a write scope.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage};
+use crm_domain::auth::Access;
+
+use crate::error::ApiError;
+use crate::Services;
+
+/// The access a method needs.
+pub fn access_for(method: &Method) -> Access {
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        Access::Read
+    } else {
+        Access::Write
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header. `None` when the
+/// header is absent or uses another scheme; `Some("")` when it has no token.
+fn bearer_token(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_owned())
+}
+
+/// Middleware: authenticates the bearer token, checks its scope, and leaves
+/// the [`crm_domain::auth::Grant`] in the request extensions.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(token) = bearer_token(&req) else {
+        return Err(ApiError::Unauthenticated.into());
+    };
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken("Invalid token header. No credentials provided.").into());
+    }
+    let services = req
+        .app_data::<web::Data<Services>>()
+        .cloned()
+        .expect("services are registered with the routes");
+    let grant = services
+        .auth
+        .authenticate_token(&token)
+        .await
+        .map_err(ApiError::from)?;
+    let accepted = access_for(req.method()).accepted_scopes();
+    if !grant.scopes.intersects(accepted) {
+        return Err(ApiError::InsufficientScope(accepted).into());
+    }
+    req.extensions_mut().insert(grant);
+    next.call(req).await
+}
