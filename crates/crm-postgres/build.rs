@@ -25,5 +25,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut hasher = DefaultHasher::new();
     hash_dir(&dir, &mut hasher);
-    println!("cargo:rustc-env=CRM_PG_MIGRATIONS_HASH={:016x}", hasher.finish());
+    println!(
+        "cargo:rustc-env=CRM_PG_MIGRATIONS_HASH={:016x}",
+        hasher.finish()
+    );
 }

@@ -6,4 +6,5 @@ mod conventions;
 mod coupons;
 mod customers;
 mod filters;
+mod oauth;
 mod segments;

@@ -5,8 +5,8 @@
 use std::net::TcpListener;
 
 use actix_web::dev::ServerHandle;
-use crm_postgres::testing::TestDatabase;
 use crm_domain::auth::AuthService;
+use crm_postgres::testing::TestDatabase;
 use crm_server::{Backend, Settings};
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
@@ -31,7 +31,11 @@ impl Resp {
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 }
@@ -139,6 +143,28 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Deletes a client as the operator's `client delete` does.
+    pub async fn delete_client(&self, id: &str) {
+        self.auth.delete_client(id).await.expect("delete client");
+    }
+
+    /// Runs `sql` (which must return one BIGINT column named `n`) on the
+    /// test's database: for checks the API cannot show, such as what is
+    /// stored for a token.
+    pub fn sql_count(&self, sql: &str) -> i64 {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = diesel::PgConnection::establish(self.db.url()).expect("connect");
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .expect("count query")
+            .n
+    }
+
     /// A request builder for `path` carrying the default bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.anonymous(method, path).bearer_auth(&self.token)
@@ -181,12 +207,16 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Resp {
-        self.send(self.request(Method::PATCH, path).json(body)).await
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
     }
 
     /// Creates a customer, asserting 201, and returns its representation.
     pub async fn create_customer(&self, body: Value) -> Value {
-        self.post("/api/crm/customer/", &body).await.expect(201).body
+        self.post("/api/crm/customer/", &body)
+            .await
+            .expect(201)
+            .body
     }
 
     /// Creates a customer and returns its id.

@@ -291,7 +291,8 @@ pub enum AuthError {
 impl PartialEq for AuthError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::InvalidClient, Self::InvalidClient) | (Self::InvalidScope, Self::InvalidScope) => true,
+            (Self::InvalidClient, Self::InvalidClient)
+            | (Self::InvalidScope, Self::InvalidScope) => true,
             (Self::InvalidToken(a), Self::InvalidToken(b)) => a == b,
             _ => false,
         }
@@ -343,7 +344,11 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub fn new(clients: Arc<dyn ClientStore>, tokens: Arc<dyn TokenStore>, token_ttl: Duration) -> Self {
+    pub fn new(
+        clients: Arc<dyn ClientStore>,
+        tokens: Arc<dyn TokenStore>,
+        token_ttl: Duration,
+    ) -> Self {
         Self {
             clients,
             tokens,
@@ -362,7 +367,9 @@ impl AuthService {
         let scopes = errors.check(
             "scope",
             ScopeSet::parse(scopes)
-                .map_err(|bad| format!("Unknown scope \"{bad}\"; use read, write, crm:read, crm:write."))
+                .map_err(|bad| {
+                    format!("Unknown scope \"{bad}\"; use read, write, crm:read, crm:write.")
+                })
                 .and_then(|s| {
                     if s.is_empty() {
                         Err("At least one scope is required.".to_owned())
@@ -398,7 +405,9 @@ impl AuthService {
         let client = self.clients.find_client(id).await?;
         let presented = digest(secret);
         match client {
-            Some(client) if bool::from(presented.as_bytes().ct_eq(client.secret_hash.as_bytes())) => {
+            Some(client)
+                if bool::from(presented.as_bytes().ct_eq(client.secret_hash.as_bytes())) =>
+            {
                 Ok(client)
             }
             _ => Err(AuthError::InvalidClient),
@@ -448,7 +457,9 @@ impl AuthService {
     pub async fn authenticate_token(&self, token: &str) -> Result<Grant, AuthError> {
         let record = self.tokens.find_token(&digest(token)).await?;
         let Some(record) = record else {
-            return Err(AuthError::InvalidToken("The access token is invalid or has been revoked."));
+            return Err(AuthError::InvalidToken(
+                "The access token is invalid or has been revoked.",
+            ));
         };
         if record.expires_at <= OffsetDateTime::now_utc() {
             return Err(AuthError::InvalidToken("The access token has expired."));
@@ -489,7 +500,11 @@ mod tests {
     }
 
     fn service(clients: MockClientStore, tokens: MockTokenStore) -> AuthService {
-        AuthService::new(Arc::new(clients), Arc::new(tokens), Duration::seconds(36000))
+        AuthService::new(
+            Arc::new(clients),
+            Arc::new(tokens),
+            Duration::seconds(36000),
+        )
     }
 
     #[test]
@@ -542,7 +557,10 @@ mod tests {
     #[tokio::test]
     async fn create_client_stores_only_the_digest() {
         let mut clients = MockClientStore::new();
-        clients.expect_insert_client().times(1).returning(|_| Ok(()));
+        clients
+            .expect_insert_client()
+            .times(1)
+            .returning(|_| Ok(()));
         let created = service(clients, MockTokenStore::new())
             .create_client("shop", "crm:read crm:write")
             .await
@@ -568,8 +586,14 @@ mod tests {
             .returning(|id| Ok((id == "c1").then(|| client("read"))));
         let svc = service(clients, MockTokenStore::new());
         assert!(svc.authenticate_client("c1", "s3cret").await.is_ok());
-        assert_eq!(svc.authenticate_client("c1", "nope").await.unwrap_err(), AuthError::InvalidClient);
-        assert_eq!(svc.authenticate_client("c2", "s3cret").await.unwrap_err(), AuthError::InvalidClient);
+        assert_eq!(
+            svc.authenticate_client("c1", "nope").await.unwrap_err(),
+            AuthError::InvalidClient
+        );
+        assert_eq!(
+            svc.authenticate_client("c2", "s3cret").await.unwrap_err(),
+            AuthError::InvalidClient
+        );
     }
 
     #[tokio::test]
@@ -581,20 +605,35 @@ mod tests {
         let c = client("crm:read crm:write");
         assert_eq!(svc.issue_token(&c, None).await.unwrap().scopes, c.scopes);
         assert_eq!(
-            svc.issue_token(&c, Some("crm:read")).await.unwrap().scopes.to_string(),
+            svc.issue_token(&c, Some("crm:read"))
+                .await
+                .unwrap()
+                .scopes
+                .to_string(),
             "crm:read"
         );
-        assert_eq!(svc.issue_token(&c, Some("write")).await.unwrap_err(), AuthError::InvalidScope);
-        assert_eq!(svc.issue_token(&c, Some("bogus")).await.unwrap_err(), AuthError::InvalidScope);
+        assert_eq!(
+            svc.issue_token(&c, Some("write")).await.unwrap_err(),
+            AuthError::InvalidScope
+        );
+        assert_eq!(
+            svc.issue_token(&c, Some("bogus")).await.unwrap_err(),
+            AuthError::InvalidScope
+        );
     }
 
     #[tokio::test]
     async fn issued_token_is_stored_as_digest_with_expiry() {
         let mut tokens = MockTokenStore::new();
-        tokens.expect_delete_expired_tokens().times(1).returning(|_| Ok(0));
+        tokens
+            .expect_delete_expired_tokens()
+            .times(1)
+            .returning(|_| Ok(0));
         tokens
             .expect_insert_token()
-            .withf(|t| t.token_hash.len() == 64 && t.expires_at - t.issued_at == Duration::seconds(36000))
+            .withf(|t| {
+                t.token_hash.len() == 64 && t.expires_at - t.issued_at == Duration::seconds(36000)
+            })
             .times(1)
             .returning(|_| Ok(()));
         let issued = service(MockClientStore::new(), tokens)
@@ -618,7 +657,12 @@ mod tests {
             }))
         });
         let svc = service(MockClientStore::new(), tokens);
-        assert!(matches!(svc.authenticate_token("old").await, Err(AuthError::InvalidToken(m)) if m.contains("expired")));
-        assert!(matches!(svc.authenticate_token("new").await, Err(AuthError::InvalidToken(_))));
+        assert!(
+            matches!(svc.authenticate_token("old").await, Err(AuthError::InvalidToken(m)) if m.contains("expired"))
+        );
+        assert!(matches!(
+            svc.authenticate_token("new").await,
+            Err(AuthError::InvalidToken(_))
+        ));
     }
 }

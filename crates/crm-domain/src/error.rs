@@ -175,7 +175,10 @@ impl From<RepoError> for Error {
             RepoError::NotFound => Self::NotFound,
             RepoError::Duplicate { field } => Self::Invalid(FieldErrors::single(
                 field,
-                format!("customer with this {} already exists.", field.replace('_', " ")),
+                format!(
+                    "customer with this {} already exists.",
+                    field.replace('_', " ")
+                ),
             )),
             RepoError::Rejected(errors) => Self::Invalid(errors),
             RepoError::Unavailable(context) => Self::Unavailable(context),
@@ -190,14 +193,18 @@ mod tests {
 
     #[test]
     fn duplicate_becomes_a_field_error_in_drf_wording() {
-        let Error::Invalid(errors) = Error::from(RepoError::Duplicate { field: "referral_code" })
-        else {
+        let Error::Invalid(errors) = Error::from(RepoError::Duplicate {
+            field: "referral_code",
+        }) else {
             panic!("expected Invalid");
         };
         let messages: Vec<_> = errors.iter().collect();
         assert_eq!(
             messages,
-            [("referral_code", &["customer with this referral code already exists.".to_string()][..])]
+            [(
+                "referral_code",
+                &["customer with this referral code already exists.".to_string()][..]
+            )]
         );
     }
 

@@ -113,7 +113,11 @@ mod tests {
     #[test]
     fn bad_page_size_falls_back_to_default() {
         for raw in ["0", "-3", "abc", "", "1.5"] {
-            assert_eq!(PageRequest::parse(None, Some(raw)).unwrap().size(), 10, "{raw}");
+            assert_eq!(
+                PageRequest::parse(None, Some(raw)).unwrap().size(),
+                10,
+                "{raw}"
+            );
         }
     }
 
@@ -122,7 +126,10 @@ mod tests {
         for raw in ["0", "-1", "abc", "", "1.0"] {
             assert!(PageRequest::parse(Some(raw), None).is_err(), "{raw}");
         }
-        assert_eq!(PageRequest::parse(Some("3"), Some("20")).unwrap().offset(), 40);
+        assert_eq!(
+            PageRequest::parse(Some("3"), Some("20")).unwrap().offset(),
+            40
+        );
     }
 
     #[test]

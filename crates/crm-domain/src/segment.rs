@@ -219,7 +219,10 @@ mod tests {
         });
         repo.expect_get_segment().never();
         let err = SegmentService::new(Arc::new(repo))
-            .add_members(SegmentId::new(1).unwrap(), vec![CustomerId::new(9).unwrap()])
+            .add_members(
+                SegmentId::new(1).unwrap(),
+                vec![CustomerId::new(9).unwrap()],
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid(ref e) if e.contains("customer_id")));

@@ -23,6 +23,9 @@ mod tests {
     #[test]
     fn truncation_drops_sub_microsecond_digits() {
         let t = datetime!(2020-01-02 03:04:05.123456789 UTC);
-        assert_eq!(truncate_micros(t), datetime!(2020-01-02 03:04:05.123456 UTC));
+        assert_eq!(
+            truncate_micros(t),
+            datetime!(2020-01-02 03:04:05.123456 UTC)
+        );
     }
 }

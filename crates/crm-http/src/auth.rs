@@ -41,7 +41,9 @@ pub async fn require_token(
         return Err(ApiError::Unauthenticated.into());
     };
     if token.is_empty() {
-        return Err(ApiError::InvalidToken("Invalid token header. No credentials provided.").into());
+        return Err(
+            ApiError::InvalidToken("Invalid token header. No credentials provided.").into(),
+        );
     }
     let services = req
         .app_data::<web::Data<Services>>()

@@ -30,7 +30,8 @@ fn is_json(media_type: &str) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (413). A failure to
@@ -75,7 +76,11 @@ impl FormBody {
     /// The value of `name`; a parameter given twice is an `invalid_request`
     /// (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
             return Err(ApiError::oauth_invalid_request());
@@ -91,7 +96,11 @@ impl FromRequest for FormBody {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let (limit, declared_length) = limits(req);
         let is_form = media_type(req).is_some_and(|m| {
-            m.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
         let mut payload = payload.take();
         Box::pin(async move {
@@ -101,7 +110,9 @@ impl FromRequest for FormBody {
             let body = read_limited(&mut payload, declared_length, limit)
                 .await
                 .map_err(|e| e.unwrap_or_else(|_| ApiError::oauth_invalid_request()))?;
-            Ok(Self(url::form_urlencoded::parse(&body).into_owned().collect()))
+            Ok(Self(
+                url::form_urlencoded::parse(&body).into_owned().collect(),
+            ))
         })
     }
 }

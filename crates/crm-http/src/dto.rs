@@ -36,7 +36,11 @@ impl Render {
         }
         let (h, m, _) = self.offset.as_hms();
         let sign = if self.offset.is_negative() { '-' } else { '+' };
-        format!("{base}{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+        format!(
+            "{base}{sign}{:02}:{:02}",
+            h.unsigned_abs(),
+            m.unsigned_abs()
+        )
     }
 }
 
@@ -323,7 +327,9 @@ mod tests {
 
     #[test]
     fn utc_renders_as_z_with_microseconds() {
-        let r = Render { offset: UtcOffset::UTC };
+        let r = Render {
+            offset: UtcOffset::UTC,
+        };
         assert_eq!(
             r.timestamp(datetime!(2016-08-07 14:54:28 UTC)),
             "2016-08-07T14:54:28.000000Z"
@@ -332,12 +338,16 @@ mod tests {
 
     #[test]
     fn configured_offset_is_applied() {
-        let r = Render { offset: offset!(+08:00) };
+        let r = Render {
+            offset: offset!(+08:00),
+        };
         assert_eq!(
             r.timestamp(datetime!(2019-07-05 09:17:28.533279 UTC)),
             "2019-07-05T17:17:28.533279+08:00"
         );
-        let r = Render { offset: offset!(-05:30) };
+        let r = Render {
+            offset: offset!(-05:30),
+        };
         assert_eq!(
             r.timestamp(datetime!(2019-07-05 09:17:28 UTC)),
             "2019-07-05T03:47:28.000000-05:30"

@@ -32,7 +32,10 @@ pub enum ApiError {
     /// A valid token without any of these scopes: 403.
     InsufficientScope(ScopeSet),
     /// An OAuth endpoint error (RFC 6749 §5.2): `{"error": code}`.
-    OAuth { status: StatusCode, code: &'static str },
+    OAuth {
+        status: StatusCode,
+        code: &'static str,
+    },
 }
 
 impl ApiError {
@@ -122,7 +125,9 @@ impl ApiError {
             ),
             Self::UnsupportedMediaType(media_type) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                detail(&format!("Unsupported media type \"{media_type}\" in request.")),
+                detail(&format!(
+                    "Unsupported media type \"{media_type}\" in request."
+                )),
             ),
             Self::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -183,7 +188,9 @@ impl ResponseError for ApiError {
             Self::InsufficientScope(scopes) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
-                    format!("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{scopes}\""),
+                    format!(
+                        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{scopes}\""
+                    ),
                 ));
             }
             Self::OAuth { status, .. } => {

@@ -55,9 +55,16 @@ pub fn as_integer(value: &Value) -> Result<i64, String> {
     match value {
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| INVALID_INTEGER.to_owned()),
-        Value::String(s) => s.trim().parse::<i64>().map_err(|_| INVALID_INTEGER.to_owned()),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| INVALID_INTEGER.to_owned()),
         Value::Null => Err(NOT_NULL.into()),
         _ => Err(INVALID_INTEGER.into()),
     }
@@ -70,9 +77,8 @@ pub fn as_bool(value: &Value) -> Result<bool, String> {
         Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
         Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
         Value::String(s) => match s.as_str() {
-            "true" | "True" | "TRUE" | "1" | "yes" | "Yes" | "on" | "On" | "t" | "T" | "y" | "Y" => {
-                Ok(true)
-            }
+            "true" | "True" | "TRUE" | "1" | "yes" | "Yes" | "on" | "On" | "t" | "T" | "y"
+            | "Y" => Ok(true),
             "false" | "False" | "FALSE" | "0" | "no" | "No" | "off" | "Off" | "f" | "F" | "n"
             | "N" => Ok(false),
             _ => Err(INVALID_BOOLEAN.into()),
@@ -140,7 +146,11 @@ impl<'a> Fields<'a> {
     }
 
     /// A text field checked by `parse`.
-    pub fn text<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    pub fn text<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         self.get(name, as_text, |s| parse(&s))
     }
 

@@ -53,7 +53,9 @@ fn metafields(value: &Value) -> Result<Metafields, String> {
             }
         };
         let (namespace, key, value) = (text("namespace")?, text("key")?, text("value")?);
-        parsed.push(Metafield::parse(&namespace, &key, &value).map_err(|m| format!("Item {i}: {m}"))?);
+        parsed.push(
+            Metafield::parse(&namespace, &key, &value).map_err(|m| format!("Item {i}: {m}"))?,
+        );
     }
     Metafields::new(parsed)
 }
@@ -137,7 +139,8 @@ pub fn coupon_id(body: &Value) -> Result<CouponId, FieldErrors> {
     let id = f.get("coupon_id", as_integer, |n| {
         CouponId::new(n).ok_or_else(|| "Ensure this value is greater than or equal to 1.".into())
     });
-    f.finish(id).map(|id| id.expect("present when there is no error"))
+    f.finish(id)
+        .map(|id| id.expect("present when there is no error"))
 }
 
 /// `{"title": "..."}`; with `required`, a missing title is an error.
@@ -169,7 +172,10 @@ pub fn segment_customer_ids(body: &Value) -> Result<Vec<CustomerId>, FieldErrors
         let Value::Object(map) = item else {
             errors.add(
                 FieldErrors::NON_FIELD,
-                format!("Item {i}: Invalid data. Expected a dictionary, but got {}.", type_name(item)),
+                format!(
+                    "Item {i}: Invalid data. Expected a dictionary, but got {}.",
+                    type_name(item)
+                ),
             );
             continue;
         };
@@ -187,7 +193,10 @@ pub fn segment_customer_ids(body: &Value) -> Result<Vec<CustomerId>, FieldErrors
     if !missing.is_empty() {
         errors.add(
             "customer_id",
-            format!("Invalid pk \"{}\" - object does not exist.", missing.join(", ")),
+            format!(
+                "Invalid pk \"{}\" - object does not exist.",
+                missing.join(", ")
+            ),
         );
     }
     errors.into_result().map(|()| ids)
@@ -227,14 +236,19 @@ impl Query {
 const ENTER_A_NUMBER: &str = "Enter a number.";
 
 fn number(raw: &str) -> Result<i64, String> {
-    raw.trim().parse::<i64>().map_err(|_| ENTER_A_NUMBER.to_owned())
+    raw.trim()
+        .parse::<i64>()
+        .map_err(|_| ENTER_A_NUMBER.to_owned())
 }
 
 fn numbers(raw: &str) -> Result<Vec<i64>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<i64>().map_err(|_| "Enter a comma-separated list of numbers.".to_owned()))
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| "Enter a comma-separated list of numbers.".to_owned())
+        })
         .collect()
 }
 
@@ -307,10 +321,7 @@ mod tests {
     #[test]
     fn mobile_as_number_is_stored_as_text() {
         let changes = customer_changes(&json!({"mobile": 13000000000u64}), TODAY).unwrap();
-        assert_eq!(
-            changes.mobile.unwrap().unwrap().as_str(),
-            "13000000000"
-        );
+        assert_eq!(changes.mobile.unwrap().unwrap().as_str(), "13000000000");
     }
 
     #[test]
@@ -327,9 +338,11 @@ mod tests {
 
     #[test]
     fn nulls() {
-        let changes =
-            customer_changes(&json!({"birthday": null, "referrer": null, "multipass_identifier": null}), TODAY)
-                .unwrap();
+        let changes = customer_changes(
+            &json!({"birthday": null, "referrer": null, "multipass_identifier": null}),
+            TODAY,
+        )
+        .unwrap();
         assert_eq!(changes.birthday, Some(None));
         assert_eq!(changes.referrer, Some(None));
         assert_eq!(changes.multipass_identifier, Some(None));
@@ -345,11 +358,17 @@ mod tests {
 
     #[test]
     fn filters_refuse_malformed_values() {
-        let errors = customer_filter(&Query::parse("id=abc&id__in=1,x&ordering=name&created_at__gte=yesterday")).unwrap_err();
+        let errors = customer_filter(&Query::parse(
+            "id=abc&id__in=1,x&ordering=name&created_at__gte=yesterday",
+        ))
+        .unwrap_err();
         for field in ["id", "id__in", "ordering", "created_at__gte"] {
             assert!(errors.contains(field), "{field}");
         }
-        let filter = customer_filter(&Query::parse("id=&unknown=1&id__in=1,2&created_at__gte=2024-01-01T00:00:00+08:00")).unwrap();
+        let filter = customer_filter(&Query::parse(
+            "id=&unknown=1&id__in=1,2&created_at__gte=2024-01-01T00:00:00+08:00",
+        ))
+        .unwrap();
         assert_eq!(filter.id, None);
         assert_eq!(filter.id_in, Some(vec![1, 2]));
         assert!(filter.created_at_gte.is_some());
@@ -360,7 +379,9 @@ mod tests {
         let ids = segment_customer_ids(&json!([{"customer_id": 2}, {"customer_id": "3"}])).unwrap();
         assert_eq!(ids.iter().map(|i| i.get()).collect::<Vec<_>>(), [2, 3]);
         assert!(segment_customer_ids(&json!({"customer_id": 2})).is_err());
-        assert!(segment_customer_ids(&json!([{"id": 2}])).unwrap_err().contains("customer_id"));
+        assert!(segment_customer_ids(&json!([{"id": 2}]))
+            .unwrap_err()
+            .contains("customer_id"));
         assert!(segment_customer_ids(&json!([2])).is_err());
     }
 }

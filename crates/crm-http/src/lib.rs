@@ -25,6 +25,7 @@ use crm_domain::segment::SegmentService;
 use time::UtcOffset;
 
 pub use error::ApiError;
+pub use routes::{RouteSpec, API_ROUTES};
 
 /// Settings that shape the wire format and request handling.
 #[derive(Clone, Debug)]

@@ -28,7 +28,11 @@ fn origin(req: &HttpRequest, settings: &ApiSettings) -> String {
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| req.app_config().host().to_owned());
-    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}")
 }
 

@@ -82,7 +82,9 @@ impl AddressRepository for PgStore {
         self.transaction(move |conn| {
             let id = customer.get();
             require_customer(conn, id, false)?;
-            Ok(load::addresses_of(conn, &[id])?.remove(&id).unwrap_or_default())
+            Ok(load::addresses_of(conn, &[id])?
+                .remove(&id)
+                .unwrap_or_default())
         })
         .await
     }
@@ -184,7 +186,10 @@ impl AddressRepository for PgStore {
                     .optional()?;
                 if let Some(oldest) = oldest {
                     diesel::update(addresses::table.find(oldest))
-                        .set((addresses::is_default.eq(true), addresses::updated_at.eq(now)))
+                        .set((
+                            addresses::is_default.eq(true),
+                            addresses::updated_at.eq(now),
+                        ))
                         .execute(conn)?;
                 }
             }

@@ -13,7 +13,9 @@ use time::{Date, OffsetDateTime};
 
 use crate::error::{fail, StoreResult};
 use crate::load;
-use crate::schema::{customer_coupons, customer_metafields, customer_tags, customers, segment_memberships};
+use crate::schema::{
+    customer_coupons, customer_metafields, customer_tags, customers, segment_memberships,
+};
 use crate::PgStore;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -136,13 +138,22 @@ fn insert_customer(
 }
 
 /// Replaces the customer's tags and metafields where `changes` gives them.
-fn replace_children(conn: &mut PgConnection, id: i64, changes: &CustomerChanges) -> StoreResult<()> {
+fn replace_children(
+    conn: &mut PgConnection,
+    id: i64,
+    changes: &CustomerChanges,
+) -> StoreResult<()> {
     if let Some(tags) = &changes.tags {
         diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id)))
             .execute(conn)?;
         let rows: Vec<_> = tags
             .iter()
-            .map(|t| (customer_tags::customer_id.eq(id), customer_tags::tag.eq(t.as_str())))
+            .map(|t| {
+                (
+                    customer_tags::customer_id.eq(id),
+                    customer_tags::tag.eq(t.as_str()),
+                )
+            })
             .collect();
         if !rows.is_empty() {
             diesel::insert_into(customer_tags::table)

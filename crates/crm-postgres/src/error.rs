@@ -47,9 +47,10 @@ pub fn map_diesel_error(error: DieselError) -> RepoError {
                 DatabaseErrorKind::CheckViolation if constraint == "customers_identity_check" => {
                     RepoError::Rejected(FieldErrors::single(FieldErrors::NON_FIELD, NO_IDENTITY))
                 }
-                DatabaseErrorKind::ClosedConnection => {
-                    RepoError::Unavailable(format!("database connection closed: {}", info.message()))
-                }
+                DatabaseErrorKind::ClosedConnection => RepoError::Unavailable(format!(
+                    "database connection closed: {}",
+                    info.message()
+                )),
                 DatabaseErrorKind::SerializationFailure => {
                     RepoError::Unavailable(format!("transaction conflict: {}", info.message()))
                 }

@@ -121,7 +121,8 @@ impl PgStore {
 
 /// Applies pending migrations on `conn` under the migration advisory lock.
 pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, RepoError> {
-    let internal = |e: &dyn std::fmt::Display| RepoError::Internal(format!("migration failed: {e}"));
+    let internal =
+        |e: &dyn std::fmt::Display| RepoError::Internal(format!("migration failed: {e}"));
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .execute(conn)
         .map_err(|e| internal(&e))?;

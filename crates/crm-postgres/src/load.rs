@@ -14,7 +14,9 @@ use diesel::sql_types::BigInt;
 
 use crate::error::{fail, StoreResult};
 use crate::rows::{customer_id, AddressRow, CustomerRow, SummaryRow};
-use crate::schema::{addresses, customer_metafields, customer_tags, customers, segment_memberships, segments};
+use crate::schema::{
+    addresses, customer_metafields, customer_tags, customers, segment_memberships, segments,
+};
 
 pub fn tags_of(conn: &mut PgConnection, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
     let rows: Vec<(i64, String)> = customer_tags::table
@@ -38,7 +40,9 @@ pub fn addresses_of(
         ))
         .select(AddressRow::as_select())
         .load(conn)?;
-    Ok(group(rows.into_iter().map(|r| (r.customer_id, Address::from(r)))))
+    Ok(group(
+        rows.into_iter().map(|r| (r.customer_id, Address::from(r))),
+    ))
 }
 
 pub fn segments_of(
@@ -49,7 +53,11 @@ pub fn segments_of(
         .inner_join(segments::table)
         .filter(segment_memberships::customer_id.eq_any(ids))
         .order((segment_memberships::customer_id, segments::id))
-        .select((segment_memberships::customer_id, segments::id, segments::title))
+        .select((
+            segment_memberships::customer_id,
+            segments::id,
+            segments::title,
+        ))
         .load(conn)?;
     Ok(group(rows.into_iter().map(|(customer, id, title)| {
         let id = SegmentId::new(id).expect("stored segment ids are positive");

@@ -25,8 +25,14 @@ fn with_members(conn: &mut PgConnection, rows: Vec<(i64, String)>) -> StoreResul
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     let pairs: Vec<(i64, i64)> = segment_memberships::table
         .filter(segment_memberships::segment_id.eq_any(&ids))
-        .order((segment_memberships::segment_id, segment_memberships::customer_id))
-        .select((segment_memberships::segment_id, segment_memberships::customer_id))
+        .order((
+            segment_memberships::segment_id,
+            segment_memberships::customer_id,
+        ))
+        .select((
+            segment_memberships::segment_id,
+            segment_memberships::customer_id,
+        ))
         .load(conn)?;
     let customer_ids: Vec<i64> = pairs
         .iter()
@@ -83,10 +89,7 @@ fn require_segment(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
 
 fn missing_customers_message(missing: &[i64]) -> String {
     let ids: Vec<String> = missing.iter().map(i64::to_string).collect();
-    format!(
-        "Invalid pk \"{}\" - object does not exist.",
-        ids.join(", ")
-    )
+    format!("Invalid pk \"{}\" - object does not exist.", ids.join(", "))
 }
 
 #[async_trait::async_trait]

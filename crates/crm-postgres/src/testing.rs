@@ -54,9 +54,7 @@ struct Name {
 
 fn connect(url: &str) -> PgConnection {
     PgConnection::establish(url).unwrap_or_else(|e| {
-        panic!(
-            "cannot connect to the test PostgreSQL server (set CRM_TEST_DATABASE_URL): {e}"
-        )
+        panic!("cannot connect to the test PostgreSQL server (set CRM_TEST_DATABASE_URL): {e}")
     })
 }
 
@@ -92,9 +90,11 @@ fn ensure_template(admin: &str) -> String {
                     .execute(&mut conn);
                 }
                 let building = format!("{name}_building");
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .expect("drop stale template");
+                diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+                ))
+                .execute(&mut conn)
+                .expect("drop stale template");
                 diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
                     .execute(&mut conn)
                     .expect("create template");
@@ -102,9 +102,11 @@ fn ensure_template(admin: &str) -> String {
                     let mut tpl = connect(&with_database(admin, &building));
                     run_migrations(&mut tpl).expect("migrate template");
                 }
-                diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
-                    .execute(&mut conn)
-                    .expect("rename template");
+                diesel::sql_query(format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                ))
+                .execute(&mut conn)
+                .expect("rename template");
                 diesel::sql_query(format!("ALTER DATABASE \"{name}\" IS_TEMPLATE true"))
                     .execute(&mut conn)
                     .expect("mark template");
@@ -147,7 +149,9 @@ impl TestDatabase {
             match created {
                 Ok(_) => break,
                 // Two clones of one template at the same instant can collide.
-                Err(e) if attempt < 50 && e.to_string().contains("being accessed by other users") => {
+                Err(e)
+                    if attempt < 50 && e.to_string().contains("being accessed by other users") =>
+                {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(20 * attempt));
                 }
@@ -170,8 +174,11 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&self.admin) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut conn);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
         }
     }
 }
@@ -186,7 +193,10 @@ mod tests {
             with_database("postgres://u@h:5432/postgres", "x"),
             "postgres://u@h:5432/x"
         );
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -63,7 +63,8 @@ impl Backend {
 
     /// The domain services over this backend.
     pub fn services(&self, settings: &Settings) -> Services {
-        let ttl = time::Duration::seconds(i64::try_from(settings.token_ttl_seconds).unwrap_or(i64::MAX));
+        let ttl =
+            time::Duration::seconds(i64::try_from(settings.token_ttl_seconds).unwrap_or(i64::MAX));
         match self {
             Self::Postgres(store) => {
                 let store = Arc::new(store.clone());
@@ -119,7 +120,11 @@ pub fn start(settings: &Settings) -> Result<Running, StartError> {
 }
 
 /// Builds the server on an open backend and a bound listener.
-pub fn build(settings: &Settings, backend: Backend, listener: TcpListener) -> Result<Running, StartError> {
+pub fn build(
+    settings: &Settings,
+    backend: Backend,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: settings.bind.clone(),
         source,

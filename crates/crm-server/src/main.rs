@@ -130,7 +130,9 @@ async fn client_command(settings: &Settings, command: ClientCommand) -> Result<(
         }
         ClientCommand::Delete { client_id } => {
             auth.delete_client(&client_id).await.map_err(|e| match e {
-                crm_domain::Error::NotFound => StartError::Config(format!("no client with id {client_id:?}")),
+                crm_domain::Error::NotFound => {
+                    StartError::Config(format!("no client with id {client_id:?}"))
+                }
                 other => failed(other),
             })?;
             tracing::info!(client_id, "client deleted; its tokens are revoked");

@@ -8,11 +8,21 @@ use crate::StartError;
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
     /// Where data is stored: a postgres:// URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "crm.sqlite3", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "crm.sqlite3",
+        global = true
+    )]
     pub database_url: String,
 
     /// Address and port to listen on.
-    #[arg(long, env = "CRM_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "CRM_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub bind: String,
 
     /// Database connections in the pool.
@@ -44,7 +54,12 @@ pub struct Settings {
     pub workers: Option<usize>,
 
     /// Seconds in-flight requests get to finish on shutdown.
-    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "CRM_SHUTDOWN_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
     pub shutdown_timeout_seconds: u64,
 }
 
@@ -66,7 +81,8 @@ impl Settings {
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     /// The database URL with any password replaced, for messages and logs.
@@ -88,7 +104,9 @@ impl Settings {
     pub fn validate(&self) -> Result<(), StartError> {
         self.utc_offset()?;
         if self.max_body_bytes == 0 {
-            return Err(StartError::Config("CRM_MAX_BODY_BYTES must be positive".into()));
+            return Err(StartError::Config(
+                "CRM_MAX_BODY_BYTES must be positive".into(),
+            ));
         }
         Ok(())
     }

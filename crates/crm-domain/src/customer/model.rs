@@ -309,7 +309,9 @@ mod tests {
 
     #[test]
     fn new_customer_needs_an_identity() {
-        let errors = CustomerChanges::default().check(None, ("", "", "")).unwrap_err();
+        let errors = CustomerChanges::default()
+            .check(None, ("", "", ""))
+            .unwrap_err();
         assert!(errors.contains(FieldErrors::NON_FIELD));
         let named = CustomerChanges {
             full_name: Some(FullName::parse("x").unwrap()),
@@ -335,8 +337,12 @@ mod tests {
             ..Default::default()
         };
         assert!(blank_mobile.check(Some(id(1)), ("12345", "", "")).is_err());
-        assert!(blank_mobile.check(Some(id(1)), ("12345", "", "Ann")).is_ok());
-        assert!(CustomerChanges::default().check(Some(id(1)), ("", "a@b.co", "")).is_ok());
+        assert!(blank_mobile
+            .check(Some(id(1)), ("12345", "", "Ann"))
+            .is_ok());
+        assert!(CustomerChanges::default()
+            .check(Some(id(1)), ("", "a@b.co", ""))
+            .is_ok());
     }
 
     #[test]

@@ -135,8 +135,7 @@ pub trait CouponRepository: Send + Sync + 'static {
     ) -> Result<(CouponHolding, bool), RepoError>;
 
     /// Removes the holding; `NotFound` when the customer does not hold it.
-    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId)
-        -> Result<(), RepoError>;
+    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError>;
 }
 
 /// Answers whether the store is reachable.

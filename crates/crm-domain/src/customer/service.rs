@@ -47,7 +47,11 @@ impl CustomerService {
 
     /// Applies `changes`; the result must still have a mobile, e-mail or name,
     /// and the customer cannot become its own referrer.
-    pub async fn update(&self, id: CustomerId, changes: CustomerChanges) -> Result<Customer, Error> {
+    pub async fn update(
+        &self,
+        id: CustomerId,
+        changes: CustomerChanges,
+    ) -> Result<Customer, Error> {
         let current = self.customers.get(id).await?;
         changes.check(
             Some(id),
@@ -159,7 +163,9 @@ impl CustomerService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::customer::ports::{MockAddressRepository, MockCouponRepository, MockCustomerRepository};
+    use crate::customer::ports::{
+        MockAddressRepository, MockCouponRepository, MockCustomerRepository,
+    };
     use crate::customer::values::{FullName, Gender, Mobile};
     use crate::customer::{Profile, Statistics};
     use crate::{FieldErrors, RepoError};
@@ -215,7 +221,9 @@ mod tests {
             .create(CustomerChanges::default())
             .await
             .unwrap_err();
-        let Error::Invalid(errors) = err else { panic!("expected Invalid, got {err:?}") };
+        let Error::Invalid(errors) = err else {
+            panic!("expected Invalid, got {err:?}")
+        };
         assert!(errors.contains(FieldErrors::NON_FIELD));
     }
 
@@ -250,7 +258,9 @@ mod tests {
             .create(changes)
             .await
             .unwrap_err();
-        let Error::Invalid(errors) = err else { panic!("expected Invalid") };
+        let Error::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
         assert!(errors.contains("mobile"));
     }
 
@@ -366,7 +376,12 @@ mod tests {
             .times(1)
             .returning(|_, _, _, _| Err(RepoError::NotFound));
         let err = service(MockCustomerRepository::new(), addresses)
-            .update_address(id(1), AddressId::new(2).unwrap(), AddressChanges::default(), false)
+            .update_address(
+                id(1),
+                AddressId::new(2).unwrap(),
+                AddressChanges::default(),
+                false,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound));

@@ -323,8 +323,7 @@ pub struct Metafield {
 
 impl Metafield {
     pub fn parse(namespace: &str, key: &str, value: &str) -> Result<Self, String> {
-        let namespace =
-            text::required(namespace, 64).map_err(|m| format!("namespace: {m}"))?;
+        let namespace = text::required(namespace, 64).map_err(|m| format!("namespace: {m}"))?;
         let key = text::required(key, 64).map_err(|m| format!("key: {m}"))?;
         let value = text::bounded_untrimmed(value, 4096).map_err(|m| format!("value: {m}"))?;
         Ok(Self {
@@ -480,8 +479,14 @@ mod tests {
 
     #[test]
     fn mobile_accepts_optional_plus_and_5_to_20_digits() {
-        assert_eq!(Mobile::parse("13000000000").unwrap().unwrap().as_str(), "13000000000");
-        assert_eq!(Mobile::parse("+8613000000000").unwrap().unwrap().as_str(), "+8613000000000");
+        assert_eq!(
+            Mobile::parse("13000000000").unwrap().unwrap().as_str(),
+            "13000000000"
+        );
+        assert_eq!(
+            Mobile::parse("+8613000000000").unwrap().unwrap().as_str(),
+            "+8613000000000"
+        );
         assert_eq!(Mobile::parse(" 12345 ").unwrap().unwrap().as_str(), "12345");
         assert!(Mobile::parse("1234").is_err());
         assert!(Mobile::parse(&"1".repeat(21)).is_err());
@@ -500,8 +505,21 @@ mod tests {
         assert!(Email::parse("dxd.spirits@gmail.com").unwrap().is_some());
         assert!(Email::parse("A.B+c@Example.co.uk").unwrap().is_some());
         assert_eq!(Email::parse("").unwrap(), None);
-        for bad in ["plain", "a@b", "@x.com", "a@.com", "a b@x.com", "a@x..com", "a@-x.com", "a@x.c0m"] {
-            assert_eq!(Email::parse(bad).unwrap_err(), "Enter a valid email address.", "{bad}");
+        for bad in [
+            "plain",
+            "a@b",
+            "@x.com",
+            "a@.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x.com",
+            "a@x.c0m",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err(),
+                "Enter a valid email address.",
+                "{bad}"
+            );
         }
     }
 
@@ -518,7 +536,10 @@ mod tests {
             assert_eq!(Gender::parse(g.as_str()).unwrap(), g);
         }
         assert_eq!(Gender::default(), Gender::Unknown);
-        assert_eq!(Gender::parse("other").unwrap_err(), "\"other\" is not a valid choice.");
+        assert_eq!(
+            Gender::parse("other").unwrap_err(),
+            "\"other\" is not a valid choice."
+        );
         assert!(Gender::parse("Male").is_err());
     }
 

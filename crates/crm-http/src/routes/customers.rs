@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::customer::{AddressId, CouponId, CustomerId};
 use time::OffsetDateTime;
 
-use super::{path_id, resource};
+use super::{
+    path_id, resource, ADDRESS, ADDRESS_LIST, COUPON, COUPON_LIST, CUSTOMER, CUSTOMER_LIST,
+};
 use crate::body::JsonBody;
 use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto, Render};
 use crate::error::ApiError;
@@ -17,55 +19,40 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        resource("/customer", "Customer List", "GET, POST, HEAD, OPTIONS")
+        resource(&CUSTOMER_LIST)
             .route(web::get().to(list))
             .route(web::head().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        resource(
-            "/customer/{id}",
-            "Customer Instance",
-            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-        )
-        .route(web::get().to(retrieve))
-        .route(web::head().to(retrieve))
-        .route(web::put().to(update))
-        .route(web::patch().to(update))
-        .route(web::delete().to(destroy)),
+        resource(&CUSTOMER)
+            .route(web::get().to(retrieve))
+            .route(web::head().to(retrieve))
+            .route(web::put().to(update))
+            .route(web::patch().to(update))
+            .route(web::delete().to(destroy)),
     )
     .service(
-        resource("/customer/{id}/addresses", "Address List", "GET, POST, HEAD, OPTIONS")
+        resource(&ADDRESS_LIST)
             .route(web::get().to(list_addresses))
             .route(web::head().to(list_addresses))
             .route(web::post().to(create_address)),
     )
     .service(
-        resource(
-            "/customer/{id}/addresses/{address_id}",
-            "Address Instance",
-            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-        )
-        .route(web::get().to(retrieve_address))
-        .route(web::head().to(retrieve_address))
-        .route(web::put().to(update_address))
-        .route(web::patch().to(update_address))
-        .route(web::delete().to(destroy_address)),
+        resource(&ADDRESS)
+            .route(web::get().to(retrieve_address))
+            .route(web::head().to(retrieve_address))
+            .route(web::put().to(update_address))
+            .route(web::patch().to(update_address))
+            .route(web::delete().to(destroy_address)),
     )
     .service(
-        resource("/customer/{id}/coupons", "Coupon Holding List", "GET, POST, HEAD, OPTIONS")
+        resource(&COUPON_LIST)
             .route(web::get().to(list_coupons))
             .route(web::head().to(list_coupons))
             .route(web::post().to(grant_coupon)),
     )
-    .service(
-        resource(
-            "/customer/{id}/coupons/{coupon_id}",
-            "Coupon Holding Instance",
-            "DELETE, OPTIONS",
-        )
-        .route(web::delete().to(revoke_coupon)),
-    );
+    .service(resource(&COUPON).route(web::delete().to(revoke_coupon)));
 }
 
 fn render(settings: &ApiSettings) -> Render {
@@ -79,7 +66,9 @@ fn customer_id(req: &HttpRequest) -> Result<CustomerId> {
 }
 
 fn today(settings: &ApiSettings) -> time::Date {
-    OffsetDateTime::now_utc().to_offset(settings.utc_offset).date()
+    OffsetDateTime::now_utc()
+        .to_offset(settings.utc_offset)
+        .date()
 }
 
 async fn list(
@@ -143,7 +132,10 @@ async fn list_addresses(
     services: web::Data<Services>,
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
-    let addresses = services.customers.list_addresses(customer_id(&req)?).await?;
+    let addresses = services
+        .customers
+        .list_addresses(customer_id(&req)?)
+        .await?;
     let r = render(&settings);
     let body: Vec<AddressDto> = addresses.iter().map(|a| AddressDto::new(a, r)).collect();
     Ok(HttpResponse::Ok().json(body))
@@ -204,7 +196,10 @@ async fn list_coupons(
 ) -> Result<HttpResponse> {
     let holdings = services.customers.list_coupons(customer_id(&req)?).await?;
     let r = render(&settings);
-    let body: Vec<CouponHoldingDto> = holdings.iter().map(|h| CouponHoldingDto::new(h, r)).collect();
+    let body: Vec<CouponHoldingDto> = holdings
+        .iter()
+        .map(|h| CouponHoldingDto::new(h, r))
+        .collect();
     Ok(HttpResponse::Ok().json(body))
 }
 

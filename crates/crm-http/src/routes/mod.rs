@@ -13,26 +13,62 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
+/// One resource of the API: its path template (under `/api/crm`), its name
+/// and the methods it answers.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub name: &'static str,
+    pub allow: &'static str,
+}
+
+macro_rules! routes {
+    ($($id:ident = $path:literal, $name:literal, $allow:literal;)*) => {
+        $(pub const $id: RouteSpec = RouteSpec { path: $path, name: $name, allow: $allow };)*
+        /// Every `/api/crm` resource; the auth middleware guards them all.
+        pub const API_ROUTES: &[RouteSpec] = &[$($id),*];
+    };
+}
+
+routes! {
+    CUSTOMER_LIST = "/customer", "Customer List", "GET, POST, HEAD, OPTIONS";
+    CUSTOMER = "/customer/{id}", "Customer Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
+    ADDRESS_LIST = "/customer/{id}/addresses", "Address List", "GET, POST, HEAD, OPTIONS";
+    ADDRESS = "/customer/{id}/addresses/{address_id}", "Address Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
+    COUPON_LIST = "/customer/{id}/coupons", "Coupon Holding List", "GET, POST, HEAD, OPTIONS";
+    COUPON = "/customer/{id}/coupons/{coupon_id}", "Coupon Holding Instance", "DELETE, OPTIONS";
+    SEGMENT_LIST = "/segment", "Segment List", "GET, POST, HEAD, OPTIONS";
+    SEGMENT = "/segment/{id}", "Segment Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
+    SEGMENT_CUSTOMER = "/segment/{id}/segment_customer", "Segment Customer", "POST, DELETE, OPTIONS";
+}
+
 /// Registers the `/api/crm` resources.
 pub fn configure_api(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     segments::configure(cfg);
 }
 
-/// A resource answering 405 with `Allow: allow` to methods it has no route
-/// for, and OPTIONS with its metadata.
-pub fn resource(path: &str, name: &'static str, allow: &'static str) -> Resource {
+/// The resource `spec` describes: it answers 405 with `Allow` to methods it
+/// has no route for, and OPTIONS with its metadata.
+pub fn resource(spec: &RouteSpec) -> Resource {
+    public_resource(spec.path, spec.name, spec.allow)
+}
+
+/// Like [`resource`], for routes outside `/api/crm`.
+pub fn public_resource(path: &str, name: &'static str, allow: &'static str) -> Resource {
     web::resource(path)
-        .route(web::method(actix_web::http::Method::OPTIONS).to(move || async move {
-            HttpResponse::Ok()
-                .insert_header((header::ALLOW, allow))
-                .json(json!({
-                    "name": name,
-                    "description": "",
-                    "renders": ["application/json"],
-                    "parses": ["application/json"],
-                }))
-        }))
+        .route(
+            web::method(actix_web::http::Method::OPTIONS).to(move || async move {
+                HttpResponse::Ok()
+                    .insert_header((header::ALLOW, allow))
+                    .json(json!({
+                        "name": name,
+                        "description": "",
+                        "renders": ["application/json"],
+                        "parses": ["application/json"],
+                    }))
+            }),
+        )
         .default_service(web::to(move |req: HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
                 method: req.method().to_string(),
@@ -42,7 +78,11 @@ pub fn resource(path: &str, name: &'static str, allow: &'static str) -> Resource
 }
 
 /// Parses path segment `name` with `parse`; anything else names no resource.
-pub fn path_id<T>(req: &HttpRequest, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
+pub fn path_id<T>(
+    req: &HttpRequest,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, ApiError> {
     req.match_info()
         .get(name)
         .and_then(parse)

@@ -9,7 +9,7 @@ use base64::Engine;
 use crm_domain::auth::Client;
 use serde_json::json;
 
-use super::resource;
+use super::public_resource as resource;
 use crate::body::FormBody;
 use crate::error::ApiError;
 use crate::Services;
@@ -22,9 +22,12 @@ pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(resource(TOKEN_PATH, "Token", "POST, OPTIONS").route(web::post().to(token)))
-        .service(resource(REVOKE_PATH, "Revoke Token", "POST, OPTIONS").route(web::post().to(revoke)))
         .service(
-            resource(INTROSPECT_PATH, "Introspect", "POST, OPTIONS").route(web::post().to(introspect)),
+            resource(REVOKE_PATH, "Revoke Token", "POST, OPTIONS").route(web::post().to(revoke)),
+        )
+        .service(
+            resource(INTROSPECT_PATH, "Introspect", "POST, OPTIONS")
+                .route(web::post().to(introspect)),
         );
 }
 
@@ -42,7 +45,9 @@ fn credentials(req: &HttpRequest, form: &FormBody) -> Result<(String, String)> {
     let basic = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let value = value.to_str().map_err(|_| ApiError::oauth_invalid_client())?;
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::oauth_invalid_client())?;
             let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
             if !scheme.eq_ignore_ascii_case("basic") {
                 return Err(ApiError::oauth_invalid_client());
@@ -50,8 +55,11 @@ fn credentials(req: &HttpRequest, form: &FormBody) -> Result<(String, String)> {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| ApiError::oauth_invalid_client())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| ApiError::oauth_invalid_client())?;
-            let (id, secret) = decoded.split_once(':').ok_or_else(ApiError::oauth_invalid_client)?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| ApiError::oauth_invalid_client())?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(ApiError::oauth_invalid_client)?;
             Some((form_decode(id), form_decode(secret)))
         }
     };
@@ -78,8 +86,15 @@ fn no_store() -> actix_web::HttpResponseBuilder {
     builder
 }
 
-async fn token(req: HttpRequest, services: web::Data<Services>, form: FormBody) -> Result<HttpResponse> {
-    let grant_type = form.get("grant_type")?.ok_or_else(ApiError::oauth_invalid_request)?.to_owned();
+async fn token(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    form: FormBody,
+) -> Result<HttpResponse> {
+    let grant_type = form
+        .get("grant_type")?
+        .ok_or_else(ApiError::oauth_invalid_request)?
+        .to_owned();
     let client = authenticate(&req, &services, &form).await?;
     if grant_type != "client_credentials" {
         return Err(ApiError::OAuth {
@@ -87,7 +102,10 @@ async fn token(req: HttpRequest, services: web::Data<Services>, form: FormBody) 
             code: "unsupported_grant_type",
         });
     }
-    let issued = services.auth.issue_token(&client, form.get("scope")?).await?;
+    let issued = services
+        .auth
+        .issue_token(&client, form.get("scope")?)
+        .await?;
     Ok(no_store().json(json!({
         "access_token": issued.access_token.expose(),
         "token_type": "Bearer",
@@ -96,16 +114,28 @@ async fn token(req: HttpRequest, services: web::Data<Services>, form: FormBody) 
     })))
 }
 
-async fn revoke(req: HttpRequest, services: web::Data<Services>, form: FormBody) -> Result<HttpResponse> {
+async fn revoke(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    form: FormBody,
+) -> Result<HttpResponse> {
     let client = authenticate(&req, &services, &form).await?;
-    let token = form.get("token")?.ok_or_else(ApiError::oauth_invalid_request)?;
+    let token = form
+        .get("token")?
+        .ok_or_else(ApiError::oauth_invalid_request)?;
     services.auth.revoke(&client, token).await?;
     Ok(no_store().finish())
 }
 
-async fn introspect(req: HttpRequest, services: web::Data<Services>, form: FormBody) -> Result<HttpResponse> {
+async fn introspect(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    form: FormBody,
+) -> Result<HttpResponse> {
     authenticate(&req, &services, &form).await?;
-    let token = form.get("token")?.ok_or_else(ApiError::oauth_invalid_request)?;
+    let token = form
+        .get("token")?
+        .ok_or_else(ApiError::oauth_invalid_request)?;
     let body = match services.auth.authenticate_token(token).await {
         Ok(grant) => json!({
             "active": true,

@@ -4,7 +4,7 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::segment::SegmentId;
 
-use super::{path_id, resource};
+use super::{path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
 use crate::body::JsonBody;
 use crate::dto::{Render, SegmentDto};
 use crate::error::ApiError;
@@ -16,31 +16,23 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        resource("/segment", "Segment List", "GET, POST, HEAD, OPTIONS")
+        resource(&SEGMENT_LIST)
             .route(web::get().to(list))
             .route(web::head().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        resource(
-            "/segment/{id}",
-            "Segment Instance",
-            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-        )
-        .route(web::get().to(retrieve))
-        .route(web::head().to(retrieve))
-        .route(web::put().to(rename))
-        .route(web::patch().to(rename))
-        .route(web::delete().to(destroy)),
+        resource(&SEGMENT)
+            .route(web::get().to(retrieve))
+            .route(web::head().to(retrieve))
+            .route(web::put().to(rename))
+            .route(web::patch().to(rename))
+            .route(web::delete().to(destroy)),
     )
     .service(
-        resource(
-            "/segment/{id}/segment_customer",
-            "Segment Customer",
-            "POST, DELETE, OPTIONS",
-        )
-        .route(web::post().to(add_members))
-        .route(web::delete().to(remove_members)),
+        resource(&SEGMENT_CUSTOMER)
+            .route(web::post().to(add_members))
+            .route(web::delete().to(remove_members)),
     );
 }
 
