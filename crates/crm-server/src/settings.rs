@@ -139,8 +139,8 @@ fn parse_offset(raw: &str) -> Option<UtcOffset> {
     if h.len() != 2 || m.len() != 2 {
         return None;
     }
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
+    let h: i8 = h.parse().ok().filter(|h| *h <= 23)?;
+    let m: i8 = m.parse().ok().filter(|m| *m <= 59)?;
     UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
