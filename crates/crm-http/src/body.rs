@@ -133,7 +133,7 @@ impl FromRequest for JsonBody {
             }
             let body = read_limited(&mut payload, declared_length, limit)
                 .await
-                .map_err(|e| e.unwrap_or_else(|reason| ApiError::MalformedJson(reason)))?;
+                .map_err(|e| e.unwrap_or_else(ApiError::MalformedJson))?;
             if media_type.is_none() && body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(Value::Object(Default::default())));
             }

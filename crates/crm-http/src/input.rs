@@ -15,7 +15,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::fields::{self, as_date, as_integer, as_text, type_name, Fields};
 
-fn expect_list<'a>(value: &'a Value) -> Result<&'a Vec<Value>, String> {
+fn expect_list(value: &Value) -> Result<&Vec<Value>, String> {
     match value {
         Value::Array(items) => Ok(items),
         Value::Null => Err(fields::NOT_NULL.into()),

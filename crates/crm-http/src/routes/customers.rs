@@ -148,7 +148,14 @@ async fn create_address(
     body: JsonBody,
 ) -> Result<HttpResponse> {
     let id = customer_id(&req)?;
-    let changes = input::address_changes(&body.0)?;
+    let changes = match input::address_changes(&body.0) {
+        Ok(changes) => changes,
+        Err(errors) => {
+            // An unknown customer is a 404 even when the body is invalid.
+            services.customers.list_addresses(id).await?;
+            return Err(errors.into());
+        }
+    };
     let address = services.customers.create_address(id, changes).await?;
     Ok(HttpResponse::Created().json(AddressDto::new(&address, render(&settings))))
 }
@@ -172,7 +179,14 @@ async fn update_address(
     body: JsonBody,
 ) -> Result<HttpResponse> {
     let (id, address) = (customer_id(&req)?, address_id(&req)?);
-    let changes = input::address_changes(&body.0)?;
+    let changes = match input::address_changes(&body.0) {
+        Ok(changes) => changes,
+        Err(errors) => {
+            // A missing address is a 404 even when the body is invalid.
+            services.customers.get_address(id, address).await?;
+            return Err(errors.into());
+        }
+    };
     let complete = req.method() == actix_web::http::Method::PUT;
     let address = services
         .customers
@@ -210,7 +224,14 @@ async fn grant_coupon(
     body: JsonBody,
 ) -> Result<HttpResponse> {
     let id = customer_id(&req)?;
-    let coupon = input::coupon_id(&body.0)?;
+    let coupon = match input::coupon_id(&body.0) {
+        Ok(coupon) => coupon,
+        Err(errors) => {
+            // An unknown customer is a 404 even when the body is invalid.
+            services.customers.list_coupons(id).await?;
+            return Err(errors.into());
+        }
+    };
     let (holding, created) = services.customers.grant_coupon(id, coupon).await?;
     let dto = CouponHoldingDto::new(&holding, render(&settings));
     Ok(if created {

@@ -3,6 +3,7 @@
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::segment::SegmentId;
+use crm_domain::FieldErrors;
 
 use super::{path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
 use crate::body::JsonBody;
@@ -38,6 +39,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn segment_id(req: &HttpRequest) -> Result<SegmentId> {
     path_id(req, "id", SegmentId::parse)
+}
+
+/// The error for a request on segment `id` whose input is invalid: a 404 when
+/// there is no such segment (the segment is looked up before the input is
+/// validated, as DRF does on detail routes), the validation errors otherwise.
+async fn not_found_first(services: &Services, id: SegmentId, errors: FieldErrors) -> ApiError {
+    match services.segments.get(id).await {
+        Ok(_) => errors.into(),
+        Err(error) => error.into(),
+    }
 }
 
 fn render(settings: &ApiSettings) -> Render {
@@ -86,7 +97,11 @@ async fn rename(
 ) -> Result<HttpResponse> {
     let id = segment_id(&req)?;
     let full = req.method() == actix_web::http::Method::PUT;
-    let segment = match input::segment_title(&body.0, full)? {
+    let title = match input::segment_title(&body.0, full) {
+        Ok(title) => title,
+        Err(errors) => return Err(not_found_first(&services, id, errors).await),
+    };
+    let segment = match title {
         Some(title) => services.segments.rename(id, title).await?,
         None => services.segments.get(id).await?,
     };
@@ -105,7 +120,10 @@ async fn add_members(
     body: JsonBody,
 ) -> Result<HttpResponse> {
     let id = segment_id(&req)?;
-    let customers = input::segment_customer_ids(&body.0)?;
+    let customers = match input::segment_customer_ids(&body.0) {
+        Ok(customers) => customers,
+        Err(errors) => return Err(not_found_first(&services, id, errors).await),
+    };
     let segment = services.segments.add_members(id, customers).await?;
     Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
 }
@@ -116,7 +134,10 @@ async fn remove_members(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let id = segment_id(&req)?;
-    let customers = input::customer_in(&Query::parse(req.query_string()))?;
+    let customers = match input::customer_in(&Query::parse(req.query_string())) {
+        Ok(customers) => customers,
+        Err(errors) => return Err(not_found_first(&services, id, errors).await),
+    };
     let segment = services.segments.remove_members(id, customers).await?;
     Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
 }
