@@ -1,29 +1,25 @@
 //! PostgreSQL storage adapter: implements every port of `crm-domain` with
-//! Diesel over an r2d2 pool. Diesel is synchronous, so each call runs on the
-//! blocking thread pool, taking its connection there too.
+//! Diesel over an r2d2 pool. The queries are shared with the SQLite adapter
+//! (`crates/diesel-shared`); this crate holds what is PostgreSQL's own: the
+//! schema, migrations, row locks, transaction flavours and error mapping.
 
-mod addresses;
-mod coupons;
-mod customers;
-mod error;
-mod load;
-mod oauth;
-mod rows;
+mod backend;
+#[path = "../../diesel-shared/mod.rs"]
+mod common;
 pub mod schema;
-mod segments;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use std::time::Duration;
 
-use crm_domain::customer::HealthCheck;
 use crm_domain::RepoError;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use error::{StoreError, StoreResult};
+/// The PostgreSQL store; cheap to clone (it shares one pool).
+pub type PgStore = common::store::Store;
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -50,20 +46,6 @@ impl PgConfig {
     }
 }
 
-/// The PostgreSQL store; cheap to clone (it shares one pool).
-#[derive(Clone)]
-pub struct PgStore {
-    pool: Pool<ConnectionManager<PgConnection>>,
-}
-
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
-            .field("state", &self.pool.state())
-            .finish()
-    }
-}
-
 impl PgStore {
     /// Builds the pool. It does not wait for the database: connections are
     /// made on demand, so a server can start while PostgreSQL is still down.
@@ -75,7 +57,7 @@ impl PgStore {
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(false)
             .build_unchecked(manager);
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Applies every pending migration, holding an advisory lock so that
@@ -84,38 +66,6 @@ impl PgStore {
         let mut conn = PgConnection::establish(url)
             .map_err(|e| RepoError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         run_migrations(&mut conn)
-    }
-
-    /// Number of idle and total connections in the pool.
-    pub fn pool_state(&self) -> (u32, u32) {
-        let state = self.pool.state();
-        (state.idle_connections, state.connections)
-    }
-
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
-    where
-        F: FnOnce(&mut PgConnection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| {
-                RepoError::Unavailable(format!("no database connection available: {e}"))
-            })?;
-            f(&mut conn).map_err(|StoreError(e)| e)
-        })
-        .await
-        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?
-    }
-
-    /// Runs `f` inside one transaction.
-    pub(crate) async fn transaction<T, F>(&self, f: F) -> Result<T, RepoError>
-    where
-        F: FnOnce(&mut PgConnection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run(move |conn| conn.transaction(f)).await
     }
 }
 
@@ -134,15 +84,4 @@ pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, RepoError>
         .execute(conn)
         .map_err(|e| internal(&e))?;
     applied
-}
-
-#[async_trait::async_trait]
-impl HealthCheck for PgStore {
-    async fn ping(&self) -> Result<(), RepoError> {
-        self.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
-            Ok(())
-        })
-        .await
-    }
 }

@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpServer};
-use crm_domain::auth::AuthService;
-use crm_domain::customer::CustomerService;
-use crm_domain::segment::SegmentService;
+use crm_domain::auth::{AuthService, ClientStore, TokenStore};
+use crm_domain::customer::{
+    AddressRepository, CouponRepository, CustomerRepository, CustomerService, HealthCheck,
+};
+use crm_domain::segment::{SegmentRepository, SegmentService};
 use crm_domain::RepoError;
 use crm_http::{ApiSettings, Services};
 use crm_postgres::{PgConfig, PgStore};
+use crm_sqlite::{SqliteConfig, SqliteStore};
 
 pub use settings::Settings;
 
@@ -33,24 +36,61 @@ pub enum StartError {
     },
 }
 
-/// The storage backend named by a database URL.
+/// The storage backend named by a database URL: `postgres://` or
+/// `postgresql://` for PostgreSQL; anything else is an embedded SQLite file.
 pub enum Backend {
     Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+/// Every port a backend implements.
+trait Store:
+    CustomerRepository
+    + AddressRepository
+    + CouponRepository
+    + SegmentRepository
+    + ClientStore
+    + TokenStore
+    + HealthCheck
+{
+}
+
+impl<T> Store for T where
+    T: CustomerRepository
+        + AddressRepository
+        + CouponRepository
+        + SegmentRepository
+        + ClientStore
+        + TokenStore
+        + HealthCheck
+{
+}
+
+fn services_over<S: Store>(store: Arc<S>, token_ttl: time::Duration) -> Services {
+    Services {
+        customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
+        segments: SegmentService::new(store.clone()),
+        auth: AuthService::new(store.clone(), store.clone(), token_ttl),
+        health: store,
+    }
 }
 
 impl Backend {
-    /// Opens the store `settings.database_url` names (without waiting for it).
+    /// Opens the store `settings.database_url` names. PostgreSQL is not
+    /// waited for: connections are made on demand.
     pub fn open(settings: &Settings) -> Result<Self, StartError> {
+        let timeout = Duration::from_secs(settings.db_timeout_seconds);
         if settings.is_postgres() {
             let mut config = PgConfig::new(&settings.database_url);
             config.pool_size = settings.db_pool_size;
-            config.connect_timeout = Duration::from_secs(settings.db_timeout_seconds);
+            config.connect_timeout = timeout;
             return Ok(Self::Postgres(PgStore::new(&config)?));
         }
-        Err(StartError::Config(format!(
-            "DATABASE_URL must be a postgres:// or postgresql:// URL, got {:?}",
-            settings.redacted_database_url()
-        )))
+        let mut config = SqliteConfig::new(settings.sqlite_path());
+        config.pool_size = settings.db_pool_size;
+        config.connect_timeout = timeout;
+        config.busy_timeout = timeout;
+        Ok(Self::Sqlite(SqliteStore::new(&config)?))
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -58,7 +98,7 @@ impl Backend {
         if settings.is_postgres() {
             return Ok(PgStore::migrate(&settings.database_url)?);
         }
-        Self::open(settings).map(|_| Vec::new())
+        Ok(SqliteStore::migrate(settings.sqlite_path())?)
     }
 
     /// The domain services over this backend.
@@ -66,15 +106,16 @@ impl Backend {
         let ttl =
             time::Duration::seconds(i64::try_from(settings.token_ttl_seconds).unwrap_or(i64::MAX));
         match self {
-            Self::Postgres(store) => {
-                let store = Arc::new(store.clone());
-                Services {
-                    customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
-                    segments: SegmentService::new(store.clone()),
-                    auth: AuthService::new(store.clone(), store.clone(), ttl),
-                    health: store,
-                }
-            }
+            Self::Postgres(store) => services_over(Arc::new(store.clone()), ttl),
+            Self::Sqlite(store) => services_over(Arc::new(store.clone()), ttl),
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgresql",
+            Self::Sqlite(_) => "sqlite",
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::StartError;
 
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
-    /// Where data is stored: a postgres:// URL.
+    /// Where data is stored: a postgres:// URL, or the path of an embedded SQLite file.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -83,6 +83,14 @@ impl Settings {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The SQLite file path `database_url` names (`sqlite://` prefix optional).
+    pub fn sqlite_path(&self) -> &str {
+        let url = self.database_url.as_str();
+        url.strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url)
     }
 
     /// The database URL with any password replaced, for messages and logs.

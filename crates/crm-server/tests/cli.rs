@@ -36,12 +36,24 @@ fn client_create_prints_exactly_one_json_object() {
     let db = TestDatabase::create();
     let out = stdout(&crm_server(
         &db,
-        &["client", "create", "--name", "shop", "--scope", "crm:read crm:write"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "shop",
+            "--scope",
+            "crm:read crm:write",
+        ],
     ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "stdout holds one line: {out}");
     let created: Value = serde_json::from_str(lines[0]).expect("json");
-    let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, ["client_id", "client_secret", "name", "scope"]);
@@ -76,7 +88,10 @@ fn client_list_shows_clients_without_secrets_and_delete_removes_them() {
 #[test]
 fn client_create_refuses_unknown_scopes() {
     let db = TestDatabase::create();
-    let out = crm_server(&db, &["client", "create", "--name", "x", "--scope", "admin"]);
+    let out = crm_server(
+        &db,
+        &["client", "create", "--name", "x", "--scope", "admin"],
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "nothing on stdout on failure");
 }

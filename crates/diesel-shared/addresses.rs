@@ -1,17 +1,17 @@
-//! `AddressRepository` on PostgreSQL. Every write locks the owning customer's
-//! row first, so the one-default rule cannot be raced.
+//! `AddressRepository`. Every write locks the owning customer first, so the
+//! one-default rule cannot be raced.
 
+use crate::backend::Conn;
 use crm_domain::customer::{Address, AddressChanges, AddressId, AddressRepository, CustomerId};
 use crm_domain::RepoError;
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::error::{fail, StoreResult};
-use crate::load::{self, require_customer};
-use crate::rows::AddressRow;
+use super::error::{fail, StoreResult};
+use super::load::{self, require_customer};
+use super::rows::AddressRow;
+use super::store::Store;
 use crate::schema::{addresses, customers};
-use crate::PgStore;
 
 #[derive(AsChangeset)]
 #[diesel(table_name = addresses)]
@@ -45,7 +45,7 @@ fn changeset(changes: &AddressChanges, now: OffsetDateTime) -> AddressChangeset<
     }
 }
 
-fn find(conn: &mut PgConnection, customer: i64, address: i64) -> StoreResult<Address> {
+fn find(conn: &mut Conn, customer: i64, address: i64) -> StoreResult<Address> {
     let row = addresses::table
         .filter(addresses::id.eq(address))
         .filter(addresses::customer_id.eq(customer))
@@ -58,7 +58,7 @@ fn find(conn: &mut PgConnection, customer: i64, address: i64) -> StoreResult<Add
     }
 }
 
-fn clear_default(conn: &mut PgConnection, customer: i64) -> StoreResult<()> {
+fn clear_default(conn: &mut Conn, customer: i64) -> StoreResult<()> {
     diesel::update(
         addresses::table
             .filter(addresses::customer_id.eq(customer))
@@ -69,7 +69,7 @@ fn clear_default(conn: &mut PgConnection, customer: i64) -> StoreResult<()> {
     Ok(())
 }
 
-fn touch_customer(conn: &mut PgConnection, customer: i64, now: OffsetDateTime) -> StoreResult<()> {
+fn touch_customer(conn: &mut Conn, customer: i64, now: OffsetDateTime) -> StoreResult<()> {
     diesel::update(customers::table.find(customer))
         .set(customers::updated_at.eq(now))
         .execute(conn)?;
@@ -77,9 +77,9 @@ fn touch_customer(conn: &mut PgConnection, customer: i64, now: OffsetDateTime) -
 }
 
 #[async_trait::async_trait]
-impl AddressRepository for PgStore {
+impl AddressRepository for Store {
     async fn list_addresses(&self, customer: CustomerId) -> Result<Vec<Address>, RepoError> {
-        self.transaction(move |conn| {
+        self.read(move |conn| {
             let id = customer.get();
             require_customer(conn, id, false)?;
             Ok(load::addresses_of(conn, &[id])?
@@ -94,7 +94,7 @@ impl AddressRepository for PgStore {
         customer: CustomerId,
         address: AddressId,
     ) -> Result<Address, RepoError> {
-        self.run(move |conn| find(conn, customer.get(), address.get()))
+        self.read(move |conn| find(conn, customer.get(), address.get()))
             .await
     }
 
@@ -105,7 +105,7 @@ impl AddressRepository for PgStore {
         now: OffsetDateTime,
     ) -> Result<Address, RepoError> {
         let changes = changes.clone();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let customer = customer.get();
             require_customer(conn, customer, true)?;
             let existing: i64 = addresses::table
@@ -150,10 +150,16 @@ impl AddressRepository for PgStore {
         now: OffsetDateTime,
     ) -> Result<Address, RepoError> {
         let changes = changes.clone();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let (customer, address) = (customer.get(), address.get());
             require_customer(conn, customer, true)?;
-            find(conn, customer, address)?;
+            let current = find(conn, customer, address)?;
+            let mut changes = changes;
+            if changes.is_default == Some(false) && current.is_default {
+                // A customer with addresses always has a default: it moves
+                // by making another address the default, not by clearing it.
+                changes.is_default = None;
+            }
             if changes.is_default == Some(true) {
                 clear_default(conn, customer)?;
             }
@@ -172,7 +178,7 @@ impl AddressRepository for PgStore {
         address: AddressId,
         now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let (customer, address) = (customer.get(), address.get());
             require_customer(conn, customer, true)?;
             let removed = find(conn, customer, address)?;

@@ -1,5 +1,6 @@
-//! `CustomerRepository` on PostgreSQL.
+//! `CustomerRepository` on both backends.
 
+use crate::backend::{Conn, Db};
 use crm_domain::customer::{
     Customer, CustomerChanges, CustomerFilter, CustomerId, CustomerOrdering, CustomerRepository,
     CustomerSummary, Gender, Profile,
@@ -7,16 +8,15 @@ use crm_domain::customer::{
 use crm_domain::page::{Page, PageRequest};
 use crm_domain::RepoError;
 use diesel::dsl::{exists, not};
-use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use time::{Date, OffsetDateTime};
 
-use crate::error::{fail, StoreResult};
-use crate::load;
+use super::error::{fail, StoreResult};
+use super::load;
+use super::store::Store;
 use crate::schema::{
     customer_coupons, customer_metafields, customer_tags, customers, segment_memberships,
 };
-use crate::PgStore;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
@@ -103,7 +103,7 @@ fn changeset(changes: &CustomerChanges, now: OffsetDateTime) -> CustomerChangese
 }
 
 fn insert_customer(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     changes: &CustomerChanges,
     now: OffsetDateTime,
 ) -> StoreResult<i64> {
@@ -137,12 +137,29 @@ fn insert_customer(
         .get_result(conn)?)
 }
 
+/// Refuses a referrer that names no customer. The foreign key decides a race
+/// with a concurrent delete; this check gives the clear answer in the usual
+/// case on every backend.
+fn check_referrer(conn: &mut Conn, changes: &CustomerChanges) -> StoreResult<()> {
+    if let Some(Some(referrer)) = changes.referrer {
+        let exists = customers::table
+            .find(referrer.get())
+            .select(customers::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            return fail(RepoError::Rejected(crm_domain::FieldErrors::single(
+                "referrer",
+                format!("Invalid pk \"{}\" - object does not exist.", referrer.get()),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the customer's tags and metafields where `changes` gives them.
-fn replace_children(
-    conn: &mut PgConnection,
-    id: i64,
-    changes: &CustomerChanges,
-) -> StoreResult<()> {
+fn replace_children(conn: &mut Conn, id: i64, changes: &CustomerChanges) -> StoreResult<()> {
     if let Some(tags) = &changes.tags {
         diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id)))
             .execute(conn)?;
@@ -200,7 +217,7 @@ fn like_pattern(text: &str) -> String {
 }
 
 /// The customers matching `filter`, as a boxed query to count or page.
-fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'static, Pg> {
+fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'static, Db> {
     let mut query = customers::table.into_boxed();
     if let Some(id) = filter.id {
         query = query.filter(customers::id.eq(id));
@@ -250,12 +267,14 @@ fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'static, Pg> {
         query = query.filter(lower(customers::email).eq(email.to_lowercase()));
     }
     if let Some(text) = &filter.search {
-        let pattern = like_pattern(text);
+        let pattern = like_pattern(&text.to_lowercase());
+        // lower() on both sides: case-insensitive on every backend.
         query = query.filter(
-            customers::full_name
-                .ilike(pattern.clone())
-                .or(customers::mobile.ilike(pattern.clone()))
-                .or(customers::email.ilike(pattern)),
+            lower(customers::full_name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(customers::mobile).like(pattern.clone()).escape('\\'))
+                .or(lower(customers::email).like(pattern).escape('\\')),
         );
     }
     if let Some(t) = filter.created_at_gte {
@@ -274,9 +293,9 @@ fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'static, Pg> {
 }
 
 fn ordered(
-    query: customers::BoxedQuery<'static, Pg>,
+    query: customers::BoxedQuery<'static, Db>,
     ordering: CustomerOrdering,
-) -> customers::BoxedQuery<'static, Pg> {
+) -> customers::BoxedQuery<'static, Db> {
     use customers::{created_at, id, updated_at};
     match ordering {
         CustomerOrdering::IdAsc => query.order(id.asc()),
@@ -289,7 +308,7 @@ fn ordered(
 }
 
 fn list_page(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     filter: &CustomerFilter,
     page: PageRequest,
 ) -> StoreResult<Page<CustomerSummary>> {
@@ -316,14 +335,15 @@ fn list_page(
 }
 
 #[async_trait::async_trait]
-impl CustomerRepository for PgStore {
+impl CustomerRepository for Store {
     async fn create(
         &self,
         changes: &CustomerChanges,
         now: OffsetDateTime,
     ) -> Result<Customer, RepoError> {
         let changes = changes.clone();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
+            check_referrer(conn, &changes)?;
             let id = insert_customer(conn, &changes, now)?;
             replace_children(conn, id, &changes)?;
             load::customer(conn, id)
@@ -332,8 +352,7 @@ impl CustomerRepository for PgStore {
     }
 
     async fn get(&self, id: CustomerId) -> Result<Customer, RepoError> {
-        self.transaction(move |conn| load::customer(conn, id.get()))
-            .await
+        self.read(move |conn| load::customer(conn, id.get())).await
     }
 
     async fn update(
@@ -343,8 +362,9 @@ impl CustomerRepository for PgStore {
         now: OffsetDateTime,
     ) -> Result<Customer, RepoError> {
         let changes = changes.clone();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let id = id.get();
+            check_referrer(conn, &changes)?;
             let updated = diesel::update(customers::table.find(id))
                 .set(changeset(&changes, now))
                 .execute(conn)?;
@@ -360,7 +380,7 @@ impl CustomerRepository for PgStore {
     async fn delete(&self, id: CustomerId) -> Result<(), RepoError> {
         // Children go by ON DELETE CASCADE, referrals by ON DELETE SET NULL:
         // one statement, one transaction.
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let deleted = diesel::delete(customers::table.find(id.get())).execute(conn)?;
             if deleted == 0 {
                 return fail(RepoError::NotFound);
@@ -376,8 +396,7 @@ impl CustomerRepository for PgStore {
         page: PageRequest,
     ) -> Result<Page<CustomerSummary>, RepoError> {
         let filter = filter.clone();
-        self.transaction(move |conn| list_page(conn, &filter, page))
-            .await
+        self.read(move |conn| list_page(conn, &filter, page)).await
     }
 }
 

@@ -1,20 +1,20 @@
-//! `CouponRepository` on PostgreSQL.
+//! `CouponRepository` on both backends.
 
 use crm_domain::customer::{CouponHolding, CouponId, CouponRepository, CustomerId};
 use crm_domain::RepoError;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::error::fail;
-use crate::load::require_customer;
-use crate::rows::CouponRow;
+use super::error::fail;
+use super::load::require_customer;
+use super::rows::CouponRow;
+use super::store::Store;
 use crate::schema::customer_coupons;
-use crate::PgStore;
 
 #[async_trait::async_trait]
-impl CouponRepository for PgStore {
+impl CouponRepository for Store {
     async fn list_coupons(&self, customer: CustomerId) -> Result<Vec<CouponHolding>, RepoError> {
-        self.transaction(move |conn| {
+        self.read(move |conn| {
             let customer = customer.get();
             require_customer(conn, customer, false)?;
             let rows: Vec<CouponRow> = customer_coupons::table
@@ -33,7 +33,7 @@ impl CouponRepository for PgStore {
         coupon: CouponId,
         now: OffsetDateTime,
     ) -> Result<(CouponHolding, bool), RepoError> {
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let (customer, coupon) = (customer.get(), coupon.get());
             require_customer(conn, customer, false)?;
             // The primary key decides a race between two grants.
@@ -55,7 +55,7 @@ impl CouponRepository for PgStore {
     }
 
     async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError> {
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let deleted =
                 diesel::delete(customer_coupons::table.find((customer.get(), coupon.get())))
                     .execute(conn)?;

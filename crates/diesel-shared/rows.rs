@@ -15,7 +15,7 @@ pub fn customer_id(raw: i64) -> CustomerId {
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = customers, check_for_backend(crate::backend::Db))]
 pub struct CustomerRow {
     pub id: i64,
     pub mobile: String,
@@ -89,7 +89,7 @@ impl CustomerRow {
 
 /// The columns a list item needs, and no more.
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = customers, check_for_backend(crate::backend::Db))]
 pub struct SummaryRow {
     pub id: i64,
     pub mobile: String,
@@ -103,7 +103,7 @@ pub struct SummaryRow {
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = addresses, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = addresses, check_for_backend(crate::backend::Db))]
 pub struct AddressRow {
     pub id: i64,
     pub customer_id: i64,
@@ -143,7 +143,7 @@ impl From<AddressRow> for Address {
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = customer_coupons, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = customer_coupons, check_for_backend(crate::backend::Db))]
 pub struct CouponRow {
     pub coupon_id: i64,
     pub granted_at: OffsetDateTime,

@@ -1,36 +1,75 @@
-//! Turns Diesel and pool errors into the domain's `RepoError`: constraint
-//! violations become `Duplicate` / `Rejected` / `NotFound` by constraint name;
-//! connection trouble becomes `Unavailable`; the rest is opaque `Internal`.
+//! What is particular to PostgreSQL: the connection type, transaction
+//! flavours, row locks, bind limits, and the names of the constraints that
+//! turn driver errors into domain errors.
 
 use crm_domain::customer::model::NO_IDENTITY;
 use crm_domain::{FieldErrors, RepoError};
+use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-/// A `RepoError` that Diesel errors convert into, so `?` works inside
-/// transactions.
-#[derive(Debug)]
-pub struct StoreError(pub RepoError);
+use crate::common::error::{StoreError, StoreResult};
+use crate::schema::{customers, segments};
 
-impl From<RepoError> for StoreError {
-    fn from(error: RepoError) -> Self {
-        Self(error)
-    }
+pub type Db = diesel::pg::Pg;
+pub type Conn = diesel::pg::PgConnection;
+
+/// `eq_any` binds one array parameter here, so any number of ids fits.
+pub const MAX_BIND_IDS: usize = usize::MAX;
+/// Rows per multi-row INSERT: well under the 65 535 bind parameters limit.
+pub const INSERT_CHUNK: usize = 10_000;
+
+/// A read-only REPEATABLE READ transaction: a page's count and rows come
+/// from one snapshot.
+pub fn read_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(f)
 }
 
-impl From<DieselError> for StoreError {
-    fn from(error: DieselError) -> Self {
-        Self(map_diesel_error(error))
-    }
+pub fn write_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.transaction(f)
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Shorthand for returning a domain error from inside a transaction.
-pub fn fail<T>(error: RepoError) -> StoreResult<T> {
-    Err(StoreError(error))
+/// `SELECT ... FOR UPDATE` on the customer; whether it exists.
+pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    Ok(customers::table
+        .find(id)
+        .select(customers::id)
+        .for_update()
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }
 
-pub fn map_diesel_error(error: DieselError) -> RepoError {
+/// `FOR KEY SHARE` on the segment (it cannot be deleted meanwhile, but
+/// others may still read and rename it); whether it exists.
+pub fn share_segment(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    Ok(segments::table
+        .find(id)
+        .select(segments::id)
+        .for_key_share()
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// The ids among `ids` that name customers, each held `FOR KEY SHARE`.
+pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    Ok(customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(customers::id)
+        .for_key_share()
+        .load(conn)?)
+}
+
+pub fn map_error(error: DieselError) -> RepoError {
     match error {
         DieselError::NotFound => RepoError::NotFound,
         DieselError::DatabaseError(kind, info) => {
@@ -87,6 +126,7 @@ fn duplicate_field(constraint: &str) -> Option<&'static str> {
         "customers_email_key" => "email",
         "customers_referral_code_key" => "referral_code",
         "customers_multipass_identifier_key" => "multipass_identifier",
+        "oauth_clients_pkey" => "client_id",
         _ => return None,
     })
 }
@@ -106,7 +146,8 @@ fn foreign_key(constraint: &str, message: &str) -> RepoError {
         | "customer_coupons_customer_id_fkey"
         | "customer_tags_customer_id_fkey"
         | "customer_metafields_customer_id_fkey"
-        | "segment_memberships_segment_id_fkey" => RepoError::NotFound,
+        | "segment_memberships_segment_id_fkey"
+        | "oauth_tokens_client_id_fkey" => RepoError::NotFound,
         _ => RepoError::Internal(format!(
             "unexpected foreign key violation on {constraint}: {message}"
         )),

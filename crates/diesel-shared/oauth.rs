@@ -1,16 +1,16 @@
-//! `ClientStore` and `TokenStore` on PostgreSQL.
+//! `ClientStore` and `TokenStore`.
 
 use crm_domain::auth::{Client, ClientStore, ScopeSet, TokenRecord, TokenStore};
 use crm_domain::RepoError;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::error::fail;
+use super::error::fail;
+use super::store::Store;
 use crate::schema::{oauth_clients, oauth_tokens};
-use crate::PgStore;
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = oauth_clients, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = oauth_clients, check_for_backend(crate::backend::Db))]
 struct ClientRow {
     id: String,
     name: String,
@@ -37,7 +37,7 @@ impl From<ClientRow> for Client {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = oauth_tokens, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = oauth_tokens, check_for_backend(crate::backend::Db))]
 struct TokenRow {
     token_hash: String,
     client_id: String,
@@ -47,7 +47,7 @@ struct TokenRow {
 }
 
 #[async_trait::async_trait]
-impl ClientStore for PgStore {
+impl ClientStore for Store {
     async fn insert_client(&self, client: &Client) -> Result<(), RepoError> {
         let row = ClientRow {
             id: client.id.clone(),
@@ -56,7 +56,7 @@ impl ClientStore for PgStore {
             scopes: client.scopes.to_string(),
             created_at: client.created_at,
         };
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let inserted = diesel::insert_into(oauth_clients::table)
                 .values(&row)
                 .on_conflict_do_nothing()
@@ -98,7 +98,7 @@ impl ClientStore for PgStore {
     async fn delete_client(&self, id: &str) -> Result<(), RepoError> {
         let id = id.to_owned();
         // Its tokens go by ON DELETE CASCADE in the same statement.
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let deleted = diesel::delete(oauth_clients::table.find(id)).execute(conn)?;
             if deleted == 0 {
                 return fail(RepoError::NotFound);
@@ -110,7 +110,7 @@ impl ClientStore for PgStore {
 }
 
 #[async_trait::async_trait]
-impl TokenStore for PgStore {
+impl TokenStore for Store {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
         let row = TokenRow {
             token_hash: token.token_hash.clone(),

@@ -1,64 +1,79 @@
 //! Reading customers with their related data. Related rows for a whole set of
-//! customers come in one query per kind (`WHERE customer_id = ANY($1)`), so a
-//! page costs the same number of queries whatever its size.
+//! customers come in one query per kind (`WHERE customer_id = ANY($1)` on
+//! PostgreSQL; in chunks of bindable size on SQLite), so a page costs the
+//! same number of queries whatever its size.
 
 use std::collections::HashMap;
 
+use crate::backend::Conn;
 use crm_domain::customer::{Address, Customer, CustomerSummary, Metafield};
 use crm_domain::segment::{SegmentId, SegmentRef};
 use crm_domain::RepoError;
 use diesel::dsl::sql;
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::error::{fail, StoreResult};
-use crate::rows::{customer_id, AddressRow, CustomerRow, SummaryRow};
+use super::error::{fail, StoreResult};
+use super::rows::{customer_id, AddressRow, CustomerRow, SummaryRow};
 use crate::schema::{
     addresses, customer_metafields, customer_tags, customers, segment_memberships, segments,
 };
 
-pub fn tags_of(conn: &mut PgConnection, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
-    let rows: Vec<(i64, String)> = customer_tags::table
-        .filter(customer_tags::customer_id.eq_any(ids))
-        .order((customer_tags::customer_id, customer_tags::tag))
-        .select((customer_tags::customer_id, customer_tags::tag))
-        .load(conn)?;
+/// `ids` in pieces small enough to bind in one query on this backend.
+pub fn id_chunks(ids: &[i64]) -> std::slice::Chunks<'_, i64> {
+    ids.chunks(crate::backend::MAX_BIND_IDS)
+}
+
+pub fn tags_of(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for chunk in id_chunks(ids) {
+        rows.extend(
+            customer_tags::table
+                .filter(customer_tags::customer_id.eq_any(chunk))
+                .order((customer_tags::customer_id, customer_tags::tag))
+                .select((customer_tags::customer_id, customer_tags::tag))
+                .load::<(i64, String)>(conn)?,
+        );
+    }
     Ok(group(rows))
 }
 
-pub fn addresses_of(
-    conn: &mut PgConnection,
-    ids: &[i64],
-) -> StoreResult<HashMap<i64, Vec<Address>>> {
-    let rows: Vec<AddressRow> = addresses::table
-        .filter(addresses::customer_id.eq_any(ids))
-        .order((
-            addresses::customer_id,
-            addresses::is_default.desc(),
-            addresses::id,
-        ))
-        .select(AddressRow::as_select())
-        .load(conn)?;
+pub fn addresses_of(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<Address>>> {
+    let mut rows: Vec<AddressRow> = Vec::new();
+    for chunk in id_chunks(ids) {
+        rows.extend(
+            addresses::table
+                .filter(addresses::customer_id.eq_any(chunk))
+                .order((
+                    addresses::customer_id,
+                    addresses::is_default.desc(),
+                    addresses::id,
+                ))
+                .select(AddressRow::as_select())
+                .load::<AddressRow>(conn)?,
+        );
+    }
     Ok(group(
         rows.into_iter().map(|r| (r.customer_id, Address::from(r))),
     ))
 }
 
-pub fn segments_of(
-    conn: &mut PgConnection,
-    ids: &[i64],
-) -> StoreResult<HashMap<i64, Vec<SegmentRef>>> {
-    let rows: Vec<(i64, i64, String)> = segment_memberships::table
-        .inner_join(segments::table)
-        .filter(segment_memberships::customer_id.eq_any(ids))
-        .order((segment_memberships::customer_id, segments::id))
-        .select((
-            segment_memberships::customer_id,
-            segments::id,
-            segments::title,
-        ))
-        .load(conn)?;
+pub fn segments_of(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<SegmentRef>>> {
+    let mut rows: Vec<(i64, i64, String)> = Vec::new();
+    for chunk in id_chunks(ids) {
+        rows.extend(
+            segment_memberships::table
+                .inner_join(segments::table)
+                .filter(segment_memberships::customer_id.eq_any(chunk))
+                .order((segment_memberships::customer_id, segments::id))
+                .select((
+                    segment_memberships::customer_id,
+                    segments::id,
+                    segments::title,
+                ))
+                .load::<(i64, i64, String)>(conn)?,
+        );
+    }
     Ok(group(rows.into_iter().map(|(customer, id, title)| {
         let id = SegmentId::new(id).expect("stored segment ids are positive");
         (customer, SegmentRef { id, title })
@@ -76,17 +91,22 @@ fn group<T>(rows: impl IntoIterator<Item = (i64, T)>) -> HashMap<i64, Vec<T>> {
 /// List items for `ids`, in the order of `ids`; ids with no customer are
 /// skipped. With `with_segments` false, `segments` is left empty.
 pub fn summaries(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     ids: &[i64],
     with_segments: bool,
 ) -> StoreResult<Vec<CustomerSummary>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<SummaryRow> = customers::table
-        .filter(customers::id.eq_any(ids))
-        .select(SummaryRow::as_select())
-        .load(conn)?;
+    let mut rows: Vec<SummaryRow> = Vec::new();
+    for chunk in id_chunks(ids) {
+        rows.extend(
+            customers::table
+                .filter(customers::id.eq_any(chunk))
+                .select(SummaryRow::as_select())
+                .load::<SummaryRow>(conn)?,
+        );
+    }
     let mut tags = tags_of(conn, ids)?;
     let mut addresses = addresses_of(conn, ids)?;
     let mut segments = if with_segments {
@@ -116,7 +136,7 @@ pub fn summaries(
 }
 
 /// The whole customer `id`, or `NotFound`.
-pub fn customer(conn: &mut PgConnection, id: i64) -> StoreResult<Customer> {
+pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
     let Some(row) = customers::table
         .find(id)
         .select(CustomerRow::as_select())
@@ -173,17 +193,23 @@ pub fn customer(conn: &mut PgConnection, id: i64) -> StoreResult<Customer> {
     })
 }
 
-/// Fails with `NotFound` unless customer `id` exists; with `lock`, holds a row
-/// lock on it until the transaction ends, serialising writes to its children.
-pub fn require_customer(conn: &mut PgConnection, id: i64, lock: bool) -> StoreResult<()> {
-    let query = customers::table.find(id).select(customers::id);
+/// Fails with `NotFound` unless customer `id` exists; with `lock`, holds a
+/// write lock on it until the transaction ends, serialising writes to its
+/// children.
+pub fn require_customer(conn: &mut Conn, id: i64, lock: bool) -> StoreResult<()> {
     let found = if lock {
-        query.for_update().first::<i64>(conn).optional()?
+        crate::backend::lock_customer(conn, id)?
     } else {
-        query.first::<i64>(conn).optional()?
+        customers::table
+            .find(id)
+            .select(customers::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some()
     };
-    match found {
-        Some(_) => Ok(()),
-        None => fail(RepoError::NotFound),
+    if found {
+        Ok(())
+    } else {
+        fail(RepoError::NotFound)
     }
 }

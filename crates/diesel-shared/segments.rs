@@ -1,27 +1,23 @@
-//! `SegmentRepository` on PostgreSQL.
+//! `SegmentRepository` on both backends.
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::backend::Conn;
 use crm_domain::customer::{CustomerId, CustomerSummary};
 use crm_domain::page::{Page, PageRequest};
 use crm_domain::segment::{Segment, SegmentId, SegmentRepository, SegmentTitle};
 use crm_domain::{FieldErrors, RepoError};
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::error::{fail, StoreResult};
-use crate::load;
-use crate::schema::{customers, segment_memberships, segments};
-use crate::PgStore;
-
-/// Rows per INSERT when adding members: well under PostgreSQL's limit of
-/// 65 535 bind parameters per statement.
-const INSERT_CHUNK: usize = 10_000;
+use super::error::{fail, StoreResult};
+use super::load;
+use super::store::Store;
+use crate::schema::{segment_memberships, segments};
 
 /// The segments `rows` (id, title) with their members, in one query for the
 /// memberships and a constant number for the members' data.
-fn with_members(conn: &mut PgConnection, rows: Vec<(i64, String)>) -> StoreResult<Vec<Segment>> {
+fn with_members(conn: &mut Conn, rows: Vec<(i64, String)>) -> StoreResult<Vec<Segment>> {
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     let pairs: Vec<(i64, i64)> = segment_memberships::table
         .filter(segment_memberships::segment_id.eq_any(&ids))
@@ -60,7 +56,7 @@ fn with_members(conn: &mut PgConnection, rows: Vec<(i64, String)>) -> StoreResul
         .collect())
 }
 
-fn segment(conn: &mut PgConnection, id: i64) -> StoreResult<Segment> {
+fn segment(conn: &mut Conn, id: i64) -> StoreResult<Segment> {
     let row: Option<(i64, String)> = segments::table
         .find(id)
         .select((segments::id, segments::title))
@@ -72,18 +68,13 @@ fn segment(conn: &mut PgConnection, id: i64) -> StoreResult<Segment> {
     }
 }
 
-/// Fails with `NotFound` unless segment `id` exists; holds a key-share lock so
-/// it cannot be deleted before the transaction ends.
-fn require_segment(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
-    let found: Option<i64> = segments::table
-        .find(id)
-        .select(segments::id)
-        .for_key_share()
-        .first(conn)
-        .optional()?;
-    match found {
-        Some(_) => Ok(()),
-        None => fail(RepoError::NotFound),
+/// Fails with `NotFound` unless segment `id` exists; keeps it from being
+/// deleted before the transaction ends.
+fn require_segment(conn: &mut Conn, id: i64) -> StoreResult<()> {
+    if crate::backend::share_segment(conn, id)? {
+        Ok(())
+    } else {
+        fail(RepoError::NotFound)
     }
 }
 
@@ -93,14 +84,14 @@ fn missing_customers_message(missing: &[i64]) -> String {
 }
 
 #[async_trait::async_trait]
-impl SegmentRepository for PgStore {
+impl SegmentRepository for Store {
     async fn create_segment(
         &self,
         title: &SegmentTitle,
         now: OffsetDateTime,
     ) -> Result<Segment, RepoError> {
         let title = title.as_str().to_owned();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let (id, title): (i64, String) = diesel::insert_into(segments::table)
                 .values((
                     segments::title.eq(title),
@@ -119,7 +110,7 @@ impl SegmentRepository for PgStore {
     }
 
     async fn list_segments(&self, page: PageRequest) -> Result<Page<Segment>, RepoError> {
-        self.transaction(move |conn| {
+        self.read(move |conn| {
             let count: i64 = segments::table.count().get_result(conn)?;
             let count = u64::try_from(count).unwrap_or(0);
             if page.offset() >= count {
@@ -145,7 +136,7 @@ impl SegmentRepository for PgStore {
     }
 
     async fn get_segment(&self, id: SegmentId) -> Result<Segment, RepoError> {
-        self.transaction(move |conn| segment(conn, id.get())).await
+        self.read(move |conn| segment(conn, id.get())).await
     }
 
     async fn rename_segment(
@@ -155,7 +146,7 @@ impl SegmentRepository for PgStore {
         now: OffsetDateTime,
     ) -> Result<Segment, RepoError> {
         let title = title.as_str().to_owned();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let updated = diesel::update(segments::table.find(id.get()))
                 .set((segments::title.eq(title), segments::updated_at.eq(now)))
                 .execute(conn)?;
@@ -168,7 +159,7 @@ impl SegmentRepository for PgStore {
     }
 
     async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError> {
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let deleted = diesel::delete(segments::table.find(id.get())).execute(conn)?;
             if deleted == 0 {
                 return fail(RepoError::NotFound);
@@ -180,18 +171,15 @@ impl SegmentRepository for PgStore {
 
     async fn add_members(&self, id: SegmentId, customers: &[CustomerId]) -> Result<(), RepoError> {
         let wanted: Vec<i64> = customers.iter().map(|c| c.get()).collect();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             let segment = id.get();
             require_segment(conn, segment)?;
-            // Key-share locks keep the found customers from being deleted
-            // before the memberships are written.
-            let found: BTreeSet<i64> = customers::table
-                .filter(customers::id.eq_any(&wanted))
-                .select(customers::id)
-                .for_key_share()
-                .load::<i64>(conn)?
-                .into_iter()
-                .collect();
+            // The found customers cannot be deleted before the memberships
+            // are written.
+            let mut found: BTreeSet<i64> = BTreeSet::new();
+            for chunk in load::id_chunks(&wanted) {
+                found.extend(crate::backend::share_customers(conn, chunk)?);
+            }
             let missing: Vec<i64> = wanted
                 .iter()
                 .copied()
@@ -203,7 +191,7 @@ impl SegmentRepository for PgStore {
                     missing_customers_message(&missing),
                 )));
             }
-            for chunk in wanted.chunks(INSERT_CHUNK) {
+            for chunk in wanted.chunks(crate::backend::INSERT_CHUNK) {
                 let rows: Vec<_> = chunk
                     .iter()
                     .map(|c| {
@@ -230,14 +218,16 @@ impl SegmentRepository for PgStore {
         customers: &[CustomerId],
     ) -> Result<(), RepoError> {
         let ids: Vec<i64> = customers.iter().map(|c| c.get()).collect();
-        self.transaction(move |conn| {
+        self.write(move |conn| {
             require_segment(conn, id.get())?;
-            diesel::delete(
-                segment_memberships::table
-                    .filter(segment_memberships::segment_id.eq(id.get()))
-                    .filter(segment_memberships::customer_id.eq_any(&ids)),
-            )
-            .execute(conn)?;
+            for chunk in load::id_chunks(&ids) {
+                diesel::delete(
+                    segment_memberships::table
+                        .filter(segment_memberships::segment_id.eq(id.get()))
+                        .filter(segment_memberships::customer_id.eq_any(chunk)),
+                )
+                .execute(conn)?;
+            }
             Ok(())
         })
         .await

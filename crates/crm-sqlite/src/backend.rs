@@ -1,0 +1,138 @@
+//! What is particular to SQLite: the connection type, transaction flavours
+//! (writers start with `BEGIN IMMEDIATE`, so they queue on the busy timeout
+//! instead of failing on a lock upgrade), bind limits, and the reading of
+//! constraint errors from SQLite's messages.
+
+use crm_domain::customer::model::NO_IDENTITY;
+use crm_domain::{FieldErrors, RepoError};
+use diesel::connection::Connection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::common::error::{StoreError, StoreResult};
+use crate::schema::{customers, segments};
+
+pub type Db = diesel::sqlite::Sqlite;
+pub type Conn = diesel::sqlite::SqliteConnection;
+
+/// SQLite binds each id of `IN (...)` separately, up to 32 766 per statement.
+pub const MAX_BIND_IDS: usize = 10_000;
+/// Rows per multi-row INSERT (two parameters each).
+pub const INSERT_CHUNK: usize = 5_000;
+
+/// A deferred transaction: SQLite reads from one snapshot inside it.
+pub fn read_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.transaction(f)
+}
+
+/// `BEGIN IMMEDIATE`: takes the write lock up front, so concurrent writers
+/// wait their turn (busy timeout) rather than deadlock on an upgrade.
+pub fn write_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.immediate_transaction(f)
+}
+
+/// Whether the customer exists. The write transaction already holds the
+/// database's single write lock, which serialises writers.
+pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    Ok(customers::table
+        .find(id)
+        .select(customers::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Whether the segment exists (the write lock keeps it until commit).
+pub fn share_segment(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    Ok(segments::table
+        .find(id)
+        .select(segments::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// The ids among `ids` that name customers.
+pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    Ok(customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(customers::id)
+        .load(conn)?)
+}
+
+pub fn map_error(error: DieselError) -> RepoError {
+    match error {
+        DieselError::NotFound => RepoError::NotFound,
+        DieselError::DatabaseError(kind, info) => {
+            let message = info.message();
+            match kind {
+                DatabaseErrorKind::UniqueViolation => match duplicate_field(message) {
+                    Some(field) => RepoError::Duplicate { field },
+                    None => RepoError::Internal(format!("unexpected unique violation: {message}")),
+                },
+                // SQLite does not say which foreign key failed. Referrers
+                // and segment members are checked before writing, so what
+                // remains is a parent removed while a child was written.
+                DatabaseErrorKind::ForeignKeyViolation => RepoError::NotFound,
+                DatabaseErrorKind::CheckViolation
+                    if message.contains("customers_identity_check") =>
+                {
+                    RepoError::Rejected(FieldErrors::single(FieldErrors::NON_FIELD, NO_IDENTITY))
+                }
+                _ if is_busy(message) => {
+                    RepoError::Unavailable(format!("database busy: {message}"))
+                }
+                _ => RepoError::Internal(format!("database error: {message}")),
+            }
+        }
+        other => RepoError::Internal(format!("database error: {other}")),
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// SQLite names the clashing column (`customers.mobile`) or, for an
+/// expression index, the index (`index 'customers_email_key'`).
+fn duplicate_field(message: &str) -> Option<&'static str> {
+    let known = [
+        ("customers.mobile", "mobile"),
+        ("customers_mobile_key", "mobile"),
+        ("customers_email_key", "email"),
+        ("customers.email", "email"),
+        ("customers.referral_code", "referral_code"),
+        ("customers_referral_code_key", "referral_code"),
+        ("customers.multipass_identifier", "multipass_identifier"),
+        ("customers_multipass_identifier_key", "multipass_identifier"),
+        ("oauth_clients.id", "client_id"),
+    ];
+    known
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, field)| *field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duplicate_field;
+
+    #[test]
+    fn unique_messages_name_the_field() {
+        assert_eq!(
+            duplicate_field("UNIQUE constraint failed: customers.mobile"),
+            Some("mobile")
+        );
+        assert_eq!(
+            duplicate_field("UNIQUE constraint failed: index 'customers_email_key'"),
+            Some("email")
+        );
+        assert_eq!(duplicate_field("UNIQUE constraint failed: other.x"), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! Embedded SQLite storage adapter: implements every port of `crm-domain`
+//! with Diesel over an r2d2 pool, on a database file that needs no server.
+//! libsqlite3 is compiled in. The queries are shared with the PostgreSQL
+//! adapter (`crates/diesel-shared`); this crate holds what is SQLite's own:
+//! the schema, migrations, connection pragmas, transaction flavours and error
+//! mapping.
+//!
+//! Every connection runs in WAL mode with foreign keys on and a busy timeout,
+//! so concurrent requests wait for each other instead of failing with
+//! `database is locked`.
+
+mod backend;
+#[path = "../../diesel-shared/mod.rs"]
+mod common;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use crm_domain::RepoError;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The SQLite store; cheap to clone (it shares one pool).
+pub type SqliteStore = common::store::Store;
+
+/// The schema migrations, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How the pool is set up.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// A file path (created if missing).
+    pub path: String,
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before failing fast.
+    pub connect_timeout: Duration,
+    /// How long a statement waits for another writer before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteConfig {
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Sets the pragmas every connection needs.
+#[derive(Debug, Clone, Copy)]
+struct Pragmas {
+    busy_timeout: Duration,
+}
+
+impl Pragmas {
+    fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+            self.busy_timeout.as_millis()
+        ))
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+fn open(path: &str, pragmas: Pragmas) -> Result<SqliteConnection, RepoError> {
+    let mut conn = SqliteConnection::establish(path)
+        .map_err(|e| RepoError::Unavailable(format!("cannot open SQLite database {path}: {e}")))?;
+    pragmas
+        .apply(&mut conn)
+        .map_err(|e| RepoError::Internal(format!("cannot configure SQLite: {e}")))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and builds the pool.
+    pub fn new(config: &SqliteConfig) -> Result<Self, RepoError> {
+        let pragmas = Pragmas {
+            busy_timeout: config.busy_timeout,
+        };
+        // Fails early on a path that cannot be opened.
+        open(&config.path, pragmas)?;
+        let manager = ConnectionManager::<SqliteConnection>::new(&config.path);
+        let pool = Pool::builder()
+            .max_size(config.pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(config.connect_timeout)
+            .connection_customizer(Box::new(pragmas))
+            .build_unchecked(manager);
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Applies every pending migration to the database file.
+    pub fn migrate(path: &str) -> Result<Vec<String>, RepoError> {
+        let mut conn = open(
+            path,
+            Pragmas {
+                busy_timeout: Duration::from_secs(30),
+            },
+        )?;
+        run_migrations(&mut conn)
+    }
+}
+
+/// Applies pending migrations on `conn`.
+pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| RepoError::Internal(format!("migration failed: {e}")))
+}

@@ -1,0 +1,137 @@
+//! Diesel's description of the tables in `migrations/sqlite`.
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        mobile -> Text,
+        full_name -> Text,
+        gender -> Text,
+        email -> Text,
+        birthday -> Nullable<Date>,
+        avatar -> Text,
+        note -> Text,
+        accepts_marketing -> Bool,
+        referral_code -> Text,
+        referrer_id -> Nullable<BigInt>,
+        multipass_identifier -> Nullable<Text>,
+        wechat_nickname -> Nullable<Text>,
+        source_name -> Text,
+        campaign_name -> Text,
+        campaign_source -> Text,
+        campaign_medium -> Text,
+        campaign_content -> Text,
+        campaign_term -> Text,
+        last_order_id -> Nullable<BigInt>,
+        last_order_paid_at -> Nullable<TimestamptzSqlite>,
+        abandoned_checkouts -> BigInt,
+        orders_count -> BigInt,
+        paid_orders_count -> BigInt,
+        total_spent_cents -> BigInt,
+        average_order_cents -> BigInt,
+        visits -> BigInt,
+        visits_per_day_cents -> BigInt,
+        preferred_device -> Text,
+        location -> Text,
+        created_at -> TimestamptzSqlite,
+        updated_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    customer_tags (customer_id, tag) {
+        customer_id -> BigInt,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    customer_metafields (customer_id, namespace, key) {
+        customer_id -> BigInt,
+        namespace -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    addresses (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        full_name -> Text,
+        mobile -> Text,
+        place_code -> Text,
+        province -> Text,
+        city -> Text,
+        district -> Text,
+        address1 -> Text,
+        address2 -> Text,
+        zip -> Text,
+        is_default -> Bool,
+        created_at -> TimestamptzSqlite,
+        updated_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    customer_coupons (customer_id, coupon_id) {
+        customer_id -> BigInt,
+        coupon_id -> BigInt,
+        granted_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> BigInt,
+        title -> Text,
+        created_at -> TimestamptzSqlite,
+        updated_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    segment_memberships (segment_id, customer_id) {
+        segment_id -> BigInt,
+        customer_id -> BigInt,
+    }
+}
+
+diesel::joinable!(customer_tags -> customers (customer_id));
+diesel::joinable!(customer_metafields -> customers (customer_id));
+diesel::joinable!(addresses -> customers (customer_id));
+diesel::joinable!(customer_coupons -> customers (customer_id));
+diesel::joinable!(segment_memberships -> customers (customer_id));
+diesel::joinable!(segment_memberships -> segments (segment_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    customers,
+    customer_tags,
+    customer_metafields,
+    addresses,
+    customer_coupons,
+    segments,
+    segment_memberships,
+);
+
+diesel::table! {
+    oauth_clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    oauth_tokens (token_hash) {
+        token_hash -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        issued_at -> TimestamptzSqlite,
+        expires_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::joinable!(oauth_tokens -> oauth_clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_tokens);

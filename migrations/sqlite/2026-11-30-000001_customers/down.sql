@@ -1,0 +1,5 @@
+DROP TABLE customer_coupons;
+DROP TABLE addresses;
+DROP TABLE customer_metafields;
+DROP TABLE customer_tags;
+DROP TABLE customers;

@@ -1,0 +1,2 @@
+DROP TABLE segment_memberships;
+DROP TABLE segments;
