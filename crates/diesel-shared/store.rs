@@ -2,7 +2,7 @@
 //! blocking thread pool, taking its connection there, inside the backend's
 //! read or write transaction.
 
-use crm_domain::customer::HealthCheck;
+use crm_domain::customer::{HealthCheck, PoolState};
 use crm_domain::RepoError;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::RunQueryDsl;
@@ -27,17 +27,6 @@ impl std::fmt::Debug for Store {
 impl Store {
     pub fn from_pool(pool: Pool<ConnectionManager<Conn>>) -> Self {
         Self { pool }
-    }
-
-    /// Idle and total connections in the pool.
-    pub fn pool_state(&self) -> (u32, u32) {
-        let state = self.pool.state();
-        (state.idle_connections, state.connections)
-    }
-
-    /// The largest number of connections the pool opens.
-    pub fn pool_size(&self) -> u32 {
-        self.pool.max_size()
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -86,5 +75,14 @@ impl HealthCheck for Store {
             Ok(())
         })
         .await
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            idle: state.idle_connections,
+            open: state.connections,
+            max: self.pool.max_size(),
+        }
     }
 }

@@ -2,15 +2,15 @@
 //! that no route can forget it: GET, HEAD and OPTIONS need a read scope, every
 //! other method a write scope.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
-use crm_domain::auth::Access;
+use crm_domain::auth::{Access, Grant};
 
 use crate::error::ApiError;
-use crate::Services;
+use crate::{ApiSettings, Services};
 
 /// The access a method needs.
 pub fn access_for(method: &Method) -> Access {
@@ -31,33 +31,50 @@ fn bearer_token(req: &ServiceRequest) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
-/// Middleware: authenticates the bearer token, checks its scope, and leaves
-/// the [`crm_domain::auth::Grant`] in the request extensions.
+/// Middleware: authenticates the bearer token, checks its scope and the
+/// client's rate limit, and leaves the [`Grant`] in the request extensions.
+/// A refusal is answered here, as a response.
 pub async fn require_token(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(token) = bearer_token(&req) else {
-        return Err(ApiError::Unauthenticated.into());
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match authorize(&req).await {
+        Ok(grant) => {
+            req.extensions_mut().insert(grant);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(error) => Ok(req.error_response(error).map_into_boxed_body()),
+    }
+}
+
+async fn authorize(req: &ServiceRequest) -> Result<Grant, ApiError> {
+    let Some(token) = bearer_token(req) else {
+        return Err(ApiError::Unauthenticated);
     };
     if token.is_empty() {
-        return Err(
-            ApiError::InvalidToken("Invalid token header. No credentials provided.").into(),
-        );
+        return Err(ApiError::InvalidToken(
+            "Invalid token header. No credentials provided.",
+        ));
     }
     let services = req
         .app_data::<web::Data<Services>>()
         .cloned()
         .expect("services are registered with the routes");
-    let grant = services
-        .auth
-        .authenticate_token(&token)
-        .await
-        .map_err(ApiError::from)?;
+    let grant = services.auth.authenticate_token(&token).await?;
     let accepted = access_for(req.method()).accepted_scopes();
     if !grant.scopes.intersects(accepted) {
-        return Err(ApiError::InsufficientScope(accepted).into());
+        return Err(ApiError::InsufficientScope(accepted));
     }
-    req.extensions_mut().insert(grant);
-    next.call(req).await
+    let limiter = req
+        .app_data::<web::Data<ApiSettings>>()
+        .and_then(|s| s.rate_limiter.clone());
+    if let Some(limiter) = limiter {
+        if let Err(wait) = limiter.check(&grant.client_id) {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(ApiError::Throttled {
+                seconds: seconds.max(1),
+            });
+        }
+    }
+    Ok(grant)
 }

@@ -31,6 +31,8 @@ pub enum ApiError {
     InvalidToken(&'static str),
     /// A valid token without any of these scopes: 403.
     InsufficientScope(ScopeSet),
+    /// The client made too many requests: 429 with `Retry-After`.
+    Throttled { seconds: u64 },
     /// An OAuth endpoint error (RFC 6749 §5.2): `{"error": code}`.
     OAuth {
         status: StatusCode,
@@ -148,6 +150,12 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 detail("You do not have permission to perform this action."),
             ),
+            Self::Throttled { seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                detail(&format!(
+                    "Request was throttled. Expected available in {seconds} seconds."
+                )),
+            ),
             Self::OAuth { status, code } => (*status, json!({ "error": code })),
         }
     }
@@ -192,6 +200,9 @@ impl ResponseError for ApiError {
                         "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{scopes}\""
                     ),
                 ));
+            }
+            Self::Throttled { seconds } => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             Self::OAuth { status, .. } => {
                 response.insert_header((header::CACHE_CONTROL, "no-store"));

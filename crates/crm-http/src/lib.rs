@@ -11,8 +11,10 @@ pub mod dto;
 pub mod error;
 mod fields;
 mod input;
+pub mod observe;
 mod pagination;
 mod routes;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub struct ApiSettings {
     pub trust_proxy: bool,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Per-client request limits; `None` for none.
+    pub rate_limiter: Option<throttle::ClientRateLimiter>,
 }
 
 impl ApiSettings {
@@ -48,6 +52,7 @@ impl Default for ApiSettings {
             utc_offset: UtcOffset::UTC,
             trust_proxy: false,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            rate_limiter: None,
         }
     }
 }
@@ -68,11 +73,18 @@ pub fn normalize_path() -> NormalizePath {
 }
 
 /// Registers every route, the shared state and the JSON 404 fallback.
-/// Wrap the app in [`normalize_path`].
-pub fn configure(services: Services, settings: ApiSettings) -> impl FnOnce(&mut ServiceConfig) {
+/// Wrap the app in [`normalize_path`], then in [`observe::observe`]
+/// (outermost) with the same `metrics`.
+pub fn configure(
+    services: Services,
+    settings: ApiSettings,
+    metrics: observe::Metrics,
+) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg: &mut ServiceConfig| {
         cfg.app_data(web::Data::new(services))
             .app_data(web::Data::new(settings))
+            .app_data(web::Data::new(metrics))
+            .route("/metrics", web::get().to(observe::metrics_endpoint))
             .configure(routes::health::configure)
             .configure(routes::oauth::configure)
             .service(

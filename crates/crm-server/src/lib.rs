@@ -6,9 +6,9 @@ pub mod settings;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
 use crm_domain::auth::{AuthService, ClientStore, TokenStore};
 use crm_domain::customer::{
@@ -139,6 +139,17 @@ fn spawn_token_purge(auth: AuthService) {
     });
 }
 
+/// Forgets idle clients' rate-limit buckets now and then.
+fn spawn_limiter_cleanup(limiter: crm_http::throttle::ClientRateLimiter) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            limiter.shrink();
+        }
+    });
+}
+
 /// A server that is listening; await `server` to run it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -172,34 +183,29 @@ pub fn build(
     })?;
     let services = backend.services(settings);
     spawn_token_purge(services.auth.clone());
+    let rate_limiter = crm_http::throttle::ClientRateLimiter::new(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+    );
+    if let Some(limiter) = rate_limiter.clone() {
+        spawn_limiter_cleanup(limiter);
+    }
     let api = ApiSettings {
         utc_offset: settings.utc_offset()?,
         trust_proxy: settings.trust_proxy,
         max_body_bytes: settings.max_body_bytes,
+        rate_limiter,
     };
+    let metrics = crm_http::observe::Metrics::new();
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(crm_http::normalize_path())
-            .wrap_fn(|req, srv| {
-                let started = Instant::now();
-                let method = req.method().clone();
-                let path = req.path().to_owned();
-                let fut = srv.call(req);
-                async move {
-                    let res = fut.await;
-                    if let Ok(res) = &res {
-                        tracing::info!(
-                            %method,
-                            path,
-                            status = res.status().as_u16(),
-                            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
-                    }
-                    res
-                }
-            })
-            .configure(crm_http::configure(services.clone(), api.clone()))
+            .wrap(actix_web::middleware::from_fn(crm_http::observe::observe))
+            .configure(crm_http::configure(
+                services.clone(),
+                api.clone(),
+                metrics.clone(),
+            ))
     })
     .shutdown_timeout(settings.shutdown_timeout_seconds)
     .listen(listener)

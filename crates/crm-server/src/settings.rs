@@ -49,6 +49,19 @@ pub struct Settings {
     #[arg(long, env = "CRM_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
 
+    /// Requests per second each OAuth client may make (0: no limit).
+    #[arg(
+        long,
+        env = "CRM_RATE_LIMIT_PER_SECOND",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may make at once before the per-second rate applies (0: one second's worth).
+    #[arg(long, env = "CRM_RATE_LIMIT_BURST", default_value_t = 0, global = true)]
+    pub rate_limit_burst: u32,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CRM_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -75,6 +88,8 @@ impl Settings {
             utc_offset: "+00:00".into(),
             max_body_bytes: 1024 * 1024,
             trust_proxy: false,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
             workers: None,
             shutdown_timeout_seconds: 30,
         }

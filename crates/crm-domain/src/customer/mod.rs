@@ -12,7 +12,7 @@ pub use model::{
     Address, AddressId, Cents, CouponHolding, CouponId, Customer, CustomerChanges, CustomerFilter,
     CustomerOrdering, CustomerSummary, Statistics,
 };
-pub use ports::{AddressRepository, CouponRepository, CustomerRepository, HealthCheck};
+pub use ports::{AddressRepository, CouponRepository, CustomerRepository, HealthCheck, PoolState};
 pub use service::CustomerService;
 pub use values::{
     Avatar, Birthday, CustomerId, Email, FullName, Gender, Metafield, Metafields, Mobile,

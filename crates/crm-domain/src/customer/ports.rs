@@ -138,10 +138,24 @@ pub trait CouponRepository: Send + Sync + 'static {
     async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError>;
 }
 
-/// Answers whether the store is reachable.
+/// How a store's connection pool is used right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open and waiting for work.
+    pub idle: u32,
+    /// Connections open in all.
+    pub open: u32,
+    /// The most connections the pool may open.
+    pub max: u32,
+}
+
+/// Answers whether the store is reachable, and how busy it is.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait HealthCheck: Send + Sync + 'static {
     /// MUST return `Ok` only when the store answered a trivial query.
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// The connection pool's state, for metrics.
+    fn pool_state(&self) -> PoolState;
 }
