@@ -9,8 +9,21 @@ pub fn too_long(max: usize) -> String {
     format!("Ensure this field has no more than {max} characters.")
 }
 
+/// The message for a text holding a NUL character, which PostgreSQL cannot
+/// store (DRF refuses it too).
+pub const NULL_CHARACTER: &str = "Null characters are not allowed.";
+
+/// Refuses a text holding a NUL character.
+pub fn no_null_characters(raw: &str) -> Result<(), String> {
+    if raw.contains('\0') {
+        return Err(NULL_CHARACTER.to_owned());
+    }
+    Ok(())
+}
+
 /// Trims `raw` and checks it holds at most `max` characters; blank is allowed.
 pub fn bounded(raw: &str, max: usize) -> Result<String, String> {
+    no_null_characters(raw)?;
     let trimmed = raw.trim();
     if trimmed.chars().count() > max {
         return Err(too_long(max));
@@ -30,6 +43,7 @@ pub fn required(raw: &str, max: usize) -> Result<String, String> {
 /// Checks length only, keeping surrounding white space (for free text such as
 /// notes and metafield values, where it may matter).
 pub fn bounded_untrimmed(raw: &str, max: usize) -> Result<String, String> {
+    no_null_characters(raw)?;
     if raw.chars().count() > max {
         return Err(too_long(max));
     }
@@ -64,6 +78,13 @@ mod tests {
             bounded("abcd", 3).unwrap_err(),
             "Ensure this field has no more than 3 characters."
         );
+    }
+
+    #[test]
+    fn null_characters_are_refused() {
+        assert_eq!(bounded("a\0b", 5).unwrap_err(), NULL_CHARACTER);
+        assert_eq!(required("\0", 5).unwrap_err(), NULL_CHARACTER);
+        assert_eq!(bounded_untrimmed("a\0", 5).unwrap_err(), NULL_CHARACTER);
     }
 
     #[test]

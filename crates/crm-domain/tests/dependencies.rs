@@ -2,9 +2,29 @@
 //! database or serialization crate, so it stays free of I/O and frameworks.
 
 const FORBIDDEN: &[&str] = &[
-    "actix", "axum", "hyper", "http", "reqwest", "warp", "rocket", "tower", "diesel", "sqlx",
-    "postgres", "tokio-postgres", "rusqlite", "libsqlite3", "r2d2", "deadpool", "redis", "serde",
-    "serde_json", "bincode", "prost", "utoipa", "tokio",
+    "actix",
+    "axum",
+    "hyper",
+    "http",
+    "reqwest",
+    "warp",
+    "rocket",
+    "tower",
+    "diesel",
+    "sqlx",
+    "postgres",
+    "tokio-postgres",
+    "rusqlite",
+    "libsqlite3",
+    "r2d2",
+    "deadpool",
+    "redis",
+    "serde",
+    "serde_json",
+    "bincode",
+    "prost",
+    "utoipa",
+    "tokio",
 ];
 
 /// The dependency names of the `[dependencies]` table of the manifest.
@@ -30,11 +50,16 @@ fn dependencies(manifest: &str) -> Vec<String> {
 fn domain_depends_on_no_web_database_or_serialization_crate() {
     let manifest = include_str!("../Cargo.toml");
     let deps = dependencies(manifest);
-    assert!(deps.iter().any(|d| d == "thiserror"), "the parser found the table: {deps:?}");
+    assert!(
+        deps.iter().any(|d| d == "thiserror"),
+        "the parser found the table: {deps:?}"
+    );
     for dep in &deps {
         for bad in FORBIDDEN {
             assert!(
-                !(dep == bad || dep.starts_with(&format!("{bad}-")) || dep.starts_with(&format!("{bad}_"))),
+                !(dep == bad
+                    || dep.starts_with(&format!("{bad}-"))
+                    || dep.starts_with(&format!("{bad}_"))),
                 "crm-domain must not depend on {dep}"
             );
         }

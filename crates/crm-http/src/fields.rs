@@ -93,8 +93,21 @@ pub fn as_date(value: &Value) -> Result<Date, String> {
     let Value::String(s) = value else {
         return Err(INVALID_DATE.into());
     };
+    // Exactly YYYY-MM-DD: the year parser alone would take a sign ("-0001").
+    let s = s.trim();
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return Err(INVALID_DATE.into());
+    }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s.trim(), &format).map_err(|_| INVALID_DATE.into())
+    Date::parse(s, &format).map_err(|_| INVALID_DATE.into())
 }
 
 /// Reads the fields of one JSON object, collecting every problem.
@@ -207,6 +220,8 @@ mod tests {
         assert_eq!(as_date(&json!("24/05/1986")).unwrap_err(), INVALID_DATE);
         assert!(as_date(&json!("1986-02-30")).is_err());
         assert!(as_date(&json!(19860524)).is_err());
+        assert!(as_date(&json!("-0001-01-01")).is_err());
+        assert!(as_date(&json!("+1986-05-24")).is_err());
     }
 
     #[test]

@@ -8,10 +8,10 @@ use crm_domain::customer::{
     Note, ReferralCode, TagSet,
 };
 use crm_domain::segment::SegmentTitle;
-use crm_domain::FieldErrors;
+use crm_domain::{text, FieldErrors};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime};
+use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::fields::{self, as_date, as_integer, as_text, type_name, Fields};
 
@@ -256,7 +256,17 @@ fn instant(raw: &str) -> Result<OffsetDateTime, String> {
     // A '+' in a query string arrives as a space; put it back.
     let fixed = raw.trim().replace(' ', "+");
     OffsetDateTime::parse(&fixed, &Rfc3339)
-        .map_err(|_| "Enter a valid date/time (RFC 3339, e.g. 2024-01-31T12:00:00Z).".to_owned())
+        .ok()
+        // The store compares in UTC; an instant with no UTC equivalent in
+        // range (9999-12-31T23:59:59-23:59) is as malformed as any other.
+        .filter(|t| t.checked_to_offset(UtcOffset::UTC).is_some())
+        .ok_or_else(|| "Enter a valid date/time (RFC 3339, e.g. 2024-01-31T12:00:00Z).".to_owned())
+}
+
+/// A text filter value; PostgreSQL cannot compare text holding NUL.
+fn text_value(raw: &str) -> Result<String, String> {
+    text::no_null_characters(raw)?;
+    Ok(raw.trim().to_owned())
 }
 
 /// The customer list filters. A malformed value is an error, never ignored.
@@ -277,10 +287,16 @@ pub fn customer_filter(query: &Query) -> Result<CustomerFilter, FieldErrors> {
     filter.id_in = query
         .non_empty("id__in")
         .and_then(|raw| errors.check("id__in", numbers(raw)));
-    filter.mobile = query.non_empty("mobile").map(|s| s.trim().to_owned());
-    filter.email = query.non_empty("email").map(|s| s.trim().to_owned());
-    filter.tag = query.non_empty("tag").map(|s| s.trim().to_owned());
-    filter.search = query.non_empty("search").map(|s| s.trim().to_owned());
+    for (name, slot) in [
+        ("mobile", &mut filter.mobile),
+        ("email", &mut filter.email),
+        ("tag", &mut filter.tag),
+        ("search", &mut filter.search),
+    ] {
+        *slot = query
+            .non_empty(name)
+            .and_then(|raw| errors.check(name, text_value(raw)));
+    }
     for (name, slot) in [
         ("created_at__gte", &mut filter.created_at_gte),
         ("created_at__lte", &mut filter.created_at_lte),
@@ -363,6 +379,13 @@ mod tests {
         ))
         .unwrap_err();
         for field in ["id", "id__in", "ordering", "created_at__gte"] {
+            assert!(errors.contains(field), "{field}");
+        }
+        let errors = customer_filter(&Query::parse(
+            "search=a%00&tag=%00&created_at__lte=9999-12-31T23:59:59-23:59",
+        ))
+        .unwrap_err();
+        for field in ["search", "tag", "created_at__lte"] {
             assert!(errors.contains(field), "{field}");
         }
         let filter = customer_filter(&Query::parse(

@@ -10,9 +10,11 @@ use crate::dto::PageDto;
 use crate::input::Query;
 use crate::ApiSettings;
 
-/// The page a request asks for; a bad `page` is an invalid page (404).
+/// The page a request asks for; a bad `page` is an invalid page (404). An
+/// empty `page` means page 1, as DRF reads it (`params.get("page") or 1`).
 pub fn page_request(query: &Query) -> Result<PageRequest, Error> {
-    PageRequest::parse(query.get("page"), query.get("page_size")).map_err(|()| Error::InvalidPage)
+    PageRequest::parse(query.non_empty("page"), query.get("page_size"))
+        .map_err(|()| Error::InvalidPage)
 }
 
 /// `scheme://host` of the request. Forwarded headers count only when the
