@@ -1,19 +1,101 @@
 //! The store: a connection pool, and the way every port call runs — on the
 //! blocking thread pool, taking its connection there, inside the backend's
 //! read or write transaction.
+//!
+//! When the database goes away, requests fail fast instead of queueing for
+//! the whole connection timeout: a failed connection attempt opens a short
+//! window in which only already-open connections are used, and a connection
+//! that failed with an availability error is discarded, not pooled again.
+//! The pool reconnects on its own when the database is back.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crm_domain::customer::{HealthCheck, PoolState};
 use crm_domain::RepoError;
-use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::r2d2::{self, ConnectionManager, ManageConnection, Pool};
 use diesel::RunQueryDsl;
 
 use super::error::{StoreError, StoreResult};
 use crate::backend::Conn;
 
+/// After a failed connection attempt, requests arriving within this window
+/// use open connections only and otherwise fail at once.
+const FAIL_FAST_WINDOW: Duration = Duration::from_secs(1);
+/// After that, while failures are recent, a request waits this long at most
+/// for a connection before failing.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+const RECENT_FAILURE: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// Set by `Store::run` when the connection it used should not be reused.
+    static DISCARD: Cell<bool> = const { Cell::new(false) };
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// When the last connection attempt failed (milliseconds since the epoch).
+#[derive(Debug, Default)]
+struct Outage {
+    last_failure: AtomicU64,
+}
+
+impl Outage {
+    fn within(&self, window: Duration) -> bool {
+        let last = self.last_failure.load(Ordering::Relaxed);
+        last != 0 && now_millis().saturating_sub(last) < window.as_millis() as u64
+    }
+}
+
+#[derive(Debug)]
+struct OutageRecorder(Arc<Outage>);
+
+impl r2d2::HandleError<r2d2::Error> for OutageRecorder {
+    fn handle_error(&self, error: r2d2::Error) {
+        self.0.last_failure.store(now_millis(), Ordering::Relaxed);
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+/// Diesel's connection manager, plus discarding connections that `run`
+/// marked as failed.
+#[derive(Debug)]
+pub struct Manager(ConnectionManager<Conn>);
+
+impl Manager {
+    pub fn new(url: &str) -> Self {
+        Self(ConnectionManager::new(url))
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, r2d2::Error> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        DISCARD.with(|d| d.replace(false)) || self.0.has_broken(conn)
+    }
+}
+
 /// A Diesel store over a pool; cheap to clone (it shares the pool).
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<Conn>>,
+    pool: Pool<Manager>,
+    outage: Arc<Outage>,
 }
 
 impl std::fmt::Debug for Store {
@@ -25,8 +107,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    pub fn from_pool(pool: Pool<ConnectionManager<Conn>>) -> Self {
-        Self { pool }
+    /// Builds the pool from `builder` (sizes, timeouts, customizer) over
+    /// `manager`, recording failed connection attempts. No connection is
+    /// made yet.
+    pub fn build(builder: r2d2::Builder<Manager>, manager: Manager) -> Self {
+        let outage = Arc::new(Outage::default());
+        let pool = builder
+            .error_handler(Box::new(OutageRecorder(outage.clone())))
+            .build_unchecked(manager);
+        Self { pool, outage }
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -36,11 +125,31 @@ impl Store {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let outage = self.outage.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| {
-                RepoError::Unavailable(format!("no database connection available: {e}"))
-            })?;
-            f(&mut conn).map_err(|StoreError(e)| e)
+            let unavailable = |e: &dyn std::fmt::Display| {
+                RepoError::Unavailable(format!("no database connection: {e}"))
+            };
+            let mut conn = if outage.within(FAIL_FAST_WINDOW) {
+                pool.try_get()
+                    .ok_or_else(|| unavailable(&"the database is unreachable"))?
+            } else if outage.within(RECENT_FAILURE) {
+                pool.get_timeout(PROBE_TIMEOUT)
+                    .map_err(|e| unavailable(&e))?
+            } else {
+                pool.get().map_err(|e| unavailable(&e))?
+            };
+            let result = f(&mut conn).map_err(|StoreError(e)| e);
+            if matches!(
+                result,
+                Err(RepoError::Unavailable(_) | RepoError::Internal(_))
+            ) {
+                // The connection may be dead: do not hand it out again.
+                DISCARD.with(|d| d.set(true));
+            }
+            drop(conn);
+            DISCARD.with(|d| d.set(false));
+            result
         })
         .await
         .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?

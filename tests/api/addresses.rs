@@ -105,7 +105,7 @@ fn assert_timestamp(value: &Value) {
 
 #[actix_web::test]
 async fn create_returns_201_with_every_key_in_order() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(
@@ -138,7 +138,7 @@ async fn create_returns_201_with_every_key_in_order() {
 
 #[actix_web::test]
 async fn optional_fields_default_to_empty_strings() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     for field in ["place_code", "district", "address2", "zip"] {
@@ -148,7 +148,7 @@ async fn optional_fields_default_to_empty_strings() {
 
 #[actix_web::test]
 async fn read_only_fields_in_the_body_are_ignored() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["id"] = json!(424242);
@@ -162,7 +162,7 @@ async fn read_only_fields_in_the_body_are_ignored() {
 
 #[actix_web::test]
 async fn list_is_an_unpaginated_array_default_first_then_by_id() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     assert_eq!(app.get(&path(c)).await.expect(200).body, json!([]));
     let a1 = add_id(&app, c, "1").await;
@@ -184,7 +184,7 @@ async fn list_is_an_unpaginated_array_default_first_then_by_id() {
 
 #[actix_web::test]
 async fn retrieve_returns_the_address() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let created = add(&app, c, body("X")).await;
     let id = created["id"].as_i64().unwrap();
@@ -202,7 +202,7 @@ async fn retrieve_returns_the_address() {
 
 #[actix_web::test]
 async fn create_without_a_required_field_is_400_required() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in REQUIRED {
         let mut b = body("X");
@@ -225,7 +225,7 @@ async fn create_without_a_required_field_is_400_required() {
 
 #[actix_web::test]
 async fn create_with_a_blank_required_field_is_400_may_not_be_blank() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in REQUIRED {
         for blank in ["", "   "] {
@@ -244,7 +244,7 @@ async fn create_with_a_blank_required_field_is_400_may_not_be_blank() {
 
 #[actix_web::test]
 async fn null_required_field_is_400_under_its_name() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["city"] = Value::Null;
@@ -254,7 +254,7 @@ async fn null_required_field_is_400_under_its_name() {
 
 #[actix_web::test]
 async fn optional_fields_may_be_blank() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     for field in ["place_code", "district", "address2", "zip"] {
@@ -265,7 +265,7 @@ async fn optional_fields_may_be_blank() {
 
 #[actix_web::test]
 async fn every_string_is_at_most_255_characters() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in TEXT_FIELDS {
         let mut b = body("X");
@@ -288,7 +288,7 @@ async fn every_string_is_at_most_255_characters() {
 
 #[actix_web::test]
 async fn too_long_on_update_is_400_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -302,7 +302,7 @@ async fn too_long_on_update_is_400_and_changes_nothing() {
 
 #[actix_web::test]
 async fn put_without_every_required_field_is_400_required() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -323,7 +323,7 @@ async fn put_without_every_required_field_is_400_required() {
 
 #[actix_web::test]
 async fn put_with_every_required_field_replaces_them() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -352,7 +352,7 @@ async fn put_with_every_required_field_replaces_them() {
 
 #[actix_web::test]
 async fn patch_changes_only_the_given_fields() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["zip"] = json!("300000");
@@ -375,7 +375,7 @@ async fn patch_changes_only_the_given_fields() {
 
 #[actix_web::test]
 async fn patch_with_a_blank_required_field_is_400() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -392,7 +392,7 @@ async fn patch_with_a_blank_required_field_is_400() {
 
 #[actix_web::test]
 async fn first_address_becomes_default_even_when_false_or_absent() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c1 = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c1, body("X")).await;
     assert_eq!(a["is_default"], true, "absent");
@@ -405,7 +405,7 @@ async fn first_address_becomes_default_even_when_false_or_absent() {
 
 #[actix_web::test]
 async fn later_addresses_are_not_default_unless_asked() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add(&app, c, body("2")).await;
@@ -426,7 +426,7 @@ async fn later_addresses_are_not_default_unless_asked() {
 
 #[actix_web::test]
 async fn creating_with_is_default_true_clears_it_on_the_others() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -444,7 +444,7 @@ async fn creating_with_is_default_true_clears_it_on_the_others() {
 
 #[actix_web::test]
 async fn updating_with_is_default_true_clears_it_on_the_others() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -478,7 +478,7 @@ async fn updating_with_is_default_true_clears_it_on_the_others() {
 
 #[actix_web::test]
 async fn default_flag_of_one_customer_leaves_other_customers_alone() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c1 = app.customer_id(json!({"full_name": "A"})).await;
     let c2 = app.customer_id(json!({"full_name": "B"})).await;
     let x = add_id(&app, c1, "x").await;
@@ -492,7 +492,7 @@ async fn default_flag_of_one_customer_leaves_other_customers_alone() {
 
 #[actix_web::test]
 async fn deleting_the_default_promotes_the_oldest_remaining_address() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -519,7 +519,7 @@ async fn deleting_the_default_promotes_the_oldest_remaining_address() {
 
 #[actix_web::test]
 async fn delete_is_204_with_an_empty_body_and_the_address_is_gone() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -536,7 +536,7 @@ async fn delete_is_204_with_an_empty_body_and_the_address_is_gone() {
 
 #[actix_web::test]
 async fn address_ids_are_never_reused() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     app.delete(&one(c, a1)).await.expect(204);
@@ -546,7 +546,7 @@ async fn address_ids_are_never_reused() {
 
 #[actix_web::test]
 async fn an_address_under_another_customer_is_404() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let owner = app.customer_id(json!({"full_name": "Owner"})).await;
     let other = app.customer_id(json!({"full_name": "Other"})).await;
     let a = add(&app, owner, body("X")).await;
@@ -571,7 +571,7 @@ async fn an_address_under_another_customer_is_404() {
 
 #[actix_web::test]
 async fn an_unknown_customer_is_404() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "X").await;
     let ghost = c + 1000;
@@ -603,7 +603,7 @@ async fn an_unknown_customer_is_404() {
 
 #[actix_web::test]
 async fn non_integer_ids_are_404() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "X").await;
     for bad in ["abc", "0", "-1", "1.0", "99999999999999999999", "%20"] {
@@ -636,7 +636,7 @@ async fn non_integer_ids_are_404() {
 
 #[actix_web::test]
 async fn customer_full_representation_shows_addresses_default_first() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add(&app, c, body("1")).await;
     let mut b = body("2");
@@ -656,7 +656,7 @@ async fn customer_full_representation_shows_addresses_default_first() {
 
 #[actix_web::test]
 async fn customer_list_item_shows_addresses_default_first() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let other = app.customer_id(json!({"full_name": "B"})).await;
     let a1 = add_id(&app, c, "1").await;
@@ -692,7 +692,7 @@ async fn customer_updated_at(app: &TestApp, c: i64) -> String {
 
 #[actix_web::test]
 async fn address_writes_bump_the_customer_updated_at() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let t0 = customer_updated_at(&app, c).await;
     let a = add_id(&app, c, "1").await;
@@ -716,7 +716,7 @@ async fn address_writes_bump_the_customer_updated_at() {
 
 #[actix_web::test]
 async fn reads_do_not_bump_the_customer_updated_at() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "1").await;
     let t = customer_updated_at(&app, c).await;
@@ -727,7 +727,7 @@ async fn reads_do_not_bump_the_customer_updated_at() {
 
 #[actix_web::test]
 async fn deleting_the_customer_deletes_its_addresses() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let keep = app.customer_id(json!({"full_name": "B"})).await;
     let a1 = add_id(&app, c, "1").await;
@@ -748,7 +748,7 @@ async fn deleting_the_customer_deletes_its_addresses() {
 
 #[actix_web::test]
 async fn unserved_methods_are_405_with_allow() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "1").await;
     let r = app
@@ -771,7 +771,7 @@ async fn unserved_methods_are_405_with_allow() {
 
 #[actix_web::test]
 async fn is_default_must_be_a_boolean() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["is_default"] = json!("maybe");

@@ -1,8 +1,6 @@
 //! OAuth 2.0 (API.md section 2): the token endpoint, revocation,
 //! introspection, and the bearer and scope rules on every `/api/crm/` route.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crm_domain::auth::digest;
@@ -39,7 +37,7 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> Resp {
 
 #[actix_web::test]
 async fn token_response_has_the_contract_shape_and_no_store() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let resp = form(
         &app,
         "/oauth/token/",
@@ -64,7 +62,7 @@ async fn token_response_has_the_contract_shape_and_no_store() {
 
 #[actix_web::test]
 async fn form_field_client_authentication_works() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = &app.oauth_client;
     form(
         &app,
@@ -82,7 +80,7 @@ async fn form_field_client_authentication_works() {
 
 #[actix_web::test]
 async fn absent_scope_grants_every_allowed_scope() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let client = app.register_client("reader", "crm:read read").await;
     let resp = form(
         &app,
@@ -97,7 +95,7 @@ async fn absent_scope_grants_every_allowed_scope() {
 
 #[actix_web::test]
 async fn each_token_comes_with_its_own_value() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let a = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     let b = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     assert_ne!(a, b);
@@ -105,7 +103,7 @@ async fn each_token_comes_with_its_own_value() {
 
 #[actix_web::test]
 async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let wrong = TestClient {
         id: app.oauth_client.id.clone(),
         secret: "wrong".into(),
@@ -133,7 +131,7 @@ async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
 
 #[actix_web::test]
 async fn scope_outside_the_client_allowance_is_invalid_scope() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let reader = app.register_client("reader", "crm:read").await;
     for scope in ["crm:write", "crm:read crm:write", "admin"] {
         let resp = form(
@@ -150,7 +148,7 @@ async fn scope_outside_the_client_allowance_is_invalid_scope() {
 
 #[actix_web::test]
 async fn other_grant_types_are_unsupported() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     for grant in ["password", "authorization_code", "refresh_token"] {
         let resp = form(
             &app,
@@ -166,7 +164,7 @@ async fn other_grant_types_are_unsupported() {
 
 #[actix_web::test]
 async fn malformed_token_requests_are_invalid_request() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = &app.oauth_client;
     // No grant_type.
     let resp = form(&app, "/oauth/token/", Some(c), &[("scope", "crm:read")])
@@ -214,7 +212,7 @@ async fn malformed_token_requests_are_invalid_request() {
 
 #[actix_web::test]
 async fn missing_credentials_get_401_with_bearer_challenge() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let resp = app
         .send(app.anonymous(Method::GET, "/api/crm/customer/"))
         .await
@@ -243,7 +241,7 @@ async fn missing_credentials_get_401_with_bearer_challenge() {
 
 #[actix_web::test]
 async fn unknown_token_is_invalid_token() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let resp = call(&app, Method::GET, "/api/crm/customer/", "not-a-real-token")
         .await
         .expect(401);
@@ -258,7 +256,7 @@ async fn unknown_token_is_invalid_token() {
 
 #[actix_web::test]
 async fn expired_token_is_invalid_token() {
-    let app = TestApp::spawn_with(|s| s.token_ttl_seconds = 1).await;
+    let app = super::spawn_with(|s| s.token_ttl_seconds = 1).await;
     call(&app, Method::GET, "/api/crm/customer/", &app.token)
         .await
         .expect(200);
@@ -274,7 +272,7 @@ async fn expired_token_is_invalid_token() {
 
 #[actix_web::test]
 async fn expired_tokens_are_deleted_when_new_ones_are_issued() {
-    let app = TestApp::spawn_with(|s| s.token_ttl_seconds = 1).await;
+    let app = super::spawn_with(|s| s.token_ttl_seconds = 1).await;
     assert_eq!(app.sql_count("SELECT count(*) AS n FROM oauth_tokens"), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.fetch_token(&app.oauth_client, &["crm:read"]).await;
@@ -290,7 +288,7 @@ async fn expired_tokens_are_deleted_when_new_ones_are_issued() {
 
 #[actix_web::test]
 async fn tokens_and_secrets_are_stored_only_as_hashes() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let token = &app.token;
     let secret = &app.oauth_client.secret;
     assert_eq!(
@@ -320,7 +318,7 @@ async fn tokens_and_secrets_are_stored_only_as_hashes() {
 /// `write`; the alternatives are independent.
 #[actix_web::test]
 async fn scope_table() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cases: [(&str, bool, bool); 4] = [
         // scope, may read, may write
         ("crm:read", true, false),
@@ -372,7 +370,7 @@ async fn scope_table() {
 
 #[actix_web::test]
 async fn every_registered_route_refuses_a_request_without_a_token() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     assert!(API_ROUTES.len() >= 9);
     for route in API_ROUTES {
         let path = format!(
@@ -408,7 +406,7 @@ async fn every_registered_route_refuses_a_request_without_a_token() {
 
 #[actix_web::test]
 async fn health_and_oauth_routes_are_public() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     app.send(app.anonymous(Method::GET, "/healthz"))
         .await
         .expect(200);
@@ -427,7 +425,7 @@ async fn health_and_oauth_routes_are_public() {
 
 #[actix_web::test]
 async fn revocation_takes_effect_on_the_next_request() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let token = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     call(&app, Method::GET, "/api/crm/customer/", &token)
         .await
@@ -469,7 +467,7 @@ async fn revocation_takes_effect_on_the_next_request() {
 
 #[actix_web::test]
 async fn a_client_cannot_revoke_another_clients_token() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let other = app.register_client("other", "crm:read").await;
     form(
         &app,
@@ -486,7 +484,7 @@ async fn a_client_cannot_revoke_another_clients_token() {
 
 #[actix_web::test]
 async fn revocation_needs_client_authentication_and_a_token() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let resp = form(&app, "/oauth/revoke_token/", None, &[("token", &app.token)])
         .await
         .expect(401);
@@ -502,7 +500,7 @@ async fn revocation_needs_client_authentication_and_a_token() {
 
 #[actix_web::test]
 async fn introspection_reports_active_tokens_and_nothing_else() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let resp = form(
         &app,
         "/oauth/introspect/",
@@ -552,7 +550,7 @@ async fn introspection_reports_active_tokens_and_nothing_else() {
 
 #[actix_web::test]
 async fn deleting_a_client_revokes_its_tokens() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let client = app.register_client("doomed", "crm:read").await;
     let token = app.fetch_token(&client, &["crm:read"]).await;
     call(&app, Method::GET, "/api/crm/customer/", &token)
@@ -572,39 +570,10 @@ async fn deleting_a_client_revokes_its_tokens() {
     .expect(401);
 }
 
-/// A log sink shared by the whole test process.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Sink {
-    static SINK: OnceLock<Sink> = OnceLock::new();
-    SINK.get_or_init(|| {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        sink
-    })
-    .clone()
-}
-
 #[actix_web::test]
 async fn no_secret_or_token_appears_in_any_log_line() {
-    let sink = capture_logs();
-    let app = TestApp::spawn().await;
+    let sink = crm_tests::capture_logs();
+    let app = super::spawn().await;
     let client = app.register_client("logged", "crm:read crm:write").await;
     let token = app.fetch_token(&client, &["crm:read", "crm:write"]).await;
     call(&app, Method::GET, "/api/crm/customer/?search=x", &token)
@@ -644,7 +613,7 @@ async fn no_secret_or_token_appears_in_any_log_line() {
     )
     .await
     .expect(401);
-    let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
+    let logs = sink.contents();
     assert!(logs.contains("request"), "the request log is captured");
     for secret in [&client.secret, &token, &app.token, &app.oauth_client.secret] {
         assert!(

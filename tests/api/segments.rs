@@ -104,7 +104,7 @@ async fn customer(app: &TestApp, id: i64) -> Value {
 
 #[actix_web::test]
 async fn create_is_201_with_id_title_and_no_customers() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let r = app
         .post("/api/crm/segment/", &json!({"title": "test_title"}))
         .await
@@ -119,7 +119,7 @@ async fn create_is_201_with_id_title_and_no_customers() {
 
 #[actix_web::test]
 async fn create_ignores_read_only_and_unknown_fields() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(
@@ -136,7 +136,7 @@ async fn create_ignores_read_only_and_unknown_fields() {
 
 #[actix_web::test]
 async fn title_is_required() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let r = app.post("/api/crm/segment/", &json!({})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field is required."]}));
     let r = app
@@ -152,7 +152,7 @@ async fn title_is_required() {
 
 #[actix_web::test]
 async fn title_may_not_be_blank_or_null() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     for blank in ["", "   "] {
         let r = app
             .post("/api/crm/segment/", &json!({ "title": blank }))
@@ -173,7 +173,7 @@ async fn title_may_not_be_blank_or_null() {
 
 #[actix_web::test]
 async fn title_is_at_most_255_characters() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let r = app
         .post("/api/crm/segment/", &json!({ "title": "标".repeat(256) }))
         .await
@@ -190,7 +190,7 @@ async fn title_is_at_most_255_characters() {
 
 #[actix_web::test]
 async fn list_is_paginated_like_drf_and_ordered_by_id() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let mut made = Vec::new();
     for title in ["c", "a", "b"] {
         made.push(app.segment_id(title).await);
@@ -232,7 +232,7 @@ async fn list_is_paginated_like_drf_and_ordered_by_id() {
 
 #[actix_web::test]
 async fn list_items_show_their_members() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     let empty = app.segment_id("empty").await;
@@ -245,7 +245,7 @@ async fn list_items_show_their_members() {
 
 #[actix_web::test]
 async fn empty_list_is_200_and_a_page_past_the_end_is_404_invalid_page() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let r = app.get("/api/crm/segment/").await.expect(200);
     assert_eq!(
         r.body,
@@ -274,7 +274,7 @@ async fn empty_list_is_200_and_a_page_past_the_end_is_404_invalid_page() {
 
 #[actix_web::test]
 async fn retrieve_returns_the_segment() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("标签1").await;
     let r = app.get(&one(s)).await.expect(200);
     assert_eq!(r.body, json!({"id": s, "title": "标签1", "customers": []}));
@@ -286,7 +286,7 @@ async fn retrieve_returns_the_segment() {
 
 #[actix_web::test]
 async fn put_renames() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let s = app.segment_id("old").await;
     add(&app, s, &cs).await;
@@ -300,7 +300,7 @@ async fn put_renames() {
 
 #[actix_web::test]
 async fn patch_renames() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("old").await;
     let r = app
         .patch(&one(s), &json!({"title": "new"}))
@@ -315,7 +315,7 @@ async fn patch_renames() {
 
 #[actix_web::test]
 async fn put_without_a_title_is_400() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("old").await;
     let r = app.put(&one(s), &json!({})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field is required."]}));
@@ -324,7 +324,7 @@ async fn put_without_a_title_is_400() {
 
 #[actix_web::test]
 async fn rename_applies_the_title_rules() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("old").await;
     let r = app.put(&one(s), &json!({"title": " "})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field may not be blank."]}));
@@ -340,7 +340,7 @@ async fn rename_applies_the_title_rules() {
 
 #[actix_web::test]
 async fn delete_is_204_and_the_customers_stay() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s = app.segment_id("doomed").await;
     let kept = app.segment_id("kept").await;
@@ -365,7 +365,7 @@ async fn delete_is_204_and_the_customers_stay() {
 
 #[actix_web::test]
 async fn an_unknown_segment_is_404_everywhere() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let s = app.segment_id("real").await;
     let ghost = s + 1000;
@@ -400,7 +400,7 @@ async fn an_unknown_segment_is_404_everywhere() {
 
 #[actix_web::test]
 async fn non_integer_segment_ids_are_404() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     app.segment_id("real").await;
     for bad in ["abc", "0", "-1", "1.0", "99999999999999999999"] {
@@ -434,7 +434,7 @@ async fn non_integer_segment_ids_are_404() {
 
 #[actix_web::test]
 async fn adding_customers_is_200_with_the_segment_members_by_customer_id() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 3).await;
     let s = app.segment_id("标签1").await;
     let r = app
@@ -450,7 +450,7 @@ async fn adding_customers_is_200_with_the_segment_members_by_customer_id() {
 
 #[actix_web::test]
 async fn members_are_list_items_without_segments() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let c = app
         .create_customer(json!({
             "full_name": "Xindong Ding", "mobile": "13821761807", "gender": "male",
@@ -485,7 +485,7 @@ async fn members_are_list_items_without_segments() {
 
 #[actix_web::test]
 async fn adding_an_existing_member_is_fine_and_keeps_it_once() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs[..1]).await;
@@ -499,7 +499,7 @@ async fn adding_an_existing_member_is_fine_and_keeps_it_once() {
 
 #[actix_web::test]
 async fn a_customer_id_as_a_string_of_digits_is_accepted() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     let r = app
@@ -514,7 +514,7 @@ async fn a_customer_id_as_a_string_of_digits_is_accepted() {
 
 #[actix_web::test]
 async fn an_empty_list_adds_nothing() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -524,7 +524,7 @@ async fn an_empty_list_adds_nothing() {
 
 #[actix_web::test]
 async fn a_missing_customer_is_400_naming_it_and_nothing_is_added() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 3).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs[..1]).await;
@@ -558,7 +558,7 @@ async fn a_missing_customer_is_400_naming_it_and_nothing_is_added() {
 
 #[actix_web::test]
 async fn a_deleted_customer_counts_as_missing() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     app.delete(&format!("/api/crm/customer/{}/", cs[1]))
@@ -578,7 +578,7 @@ async fn a_deleted_customer_counts_as_missing() {
 
 #[actix_web::test]
 async fn a_body_that_is_not_a_list_of_customer_ids_is_400() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let c = cs[0];
     let s = app.segment_id("s").await;
@@ -610,7 +610,7 @@ async fn a_body_that_is_not_a_list_of_customer_ids_is_400() {
 
 #[actix_web::test]
 async fn concurrent_overlapping_adds_both_succeed_and_each_customer_is_in_once() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 6).await;
     let s = app.segment_id("s").await;
     let path = members_path(s);
@@ -634,7 +634,7 @@ async fn concurrent_overlapping_adds_both_succeed_and_each_customer_is_in_once()
 
 #[actix_web::test]
 async fn removing_customers_is_200_with_the_segment() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 4).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -651,7 +651,7 @@ async fn removing_customers_is_200_with_the_segment() {
 
 #[actix_web::test]
 async fn removing_ids_not_in_the_segment_is_ignored() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 3).await;
     let s = app.segment_id("s").await;
     let other = app.segment_id("other").await;
@@ -669,7 +669,7 @@ async fn removing_ids_not_in_the_segment_is_ignored() {
 
 #[actix_web::test]
 async fn removing_without_customer_in_is_400() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -686,7 +686,7 @@ async fn removing_without_customer_in_is_400() {
 
 #[actix_web::test]
 async fn removing_with_a_malformed_customer_in_is_400() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -706,7 +706,7 @@ async fn removing_with_a_malformed_customer_in_is_400() {
 
 #[actix_web::test]
 async fn segment_customer_answers_405_with_allow_to_other_methods() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("s").await;
     for method in [Method::GET, Method::PUT, Method::PATCH] {
         let r = app
@@ -723,7 +723,7 @@ async fn segment_customer_answers_405_with_allow_to_other_methods() {
 
 #[actix_web::test]
 async fn segment_resources_answer_405_with_allow_to_other_methods() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let s = app.segment_id("s").await;
     for method in [Method::PUT, Method::PATCH, Method::DELETE] {
         let r = app
@@ -753,7 +753,7 @@ async fn segment_resources_answer_405_with_allow_to_other_methods() {
 
 #[actix_web::test]
 async fn customer_full_representation_shows_segments_and_segment_ids() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -790,7 +790,7 @@ async fn customer_full_representation_shows_segments_and_segment_ids() {
 
 #[actix_web::test]
 async fn customer_list_item_shows_segments() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 2).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -809,7 +809,7 @@ async fn customer_list_item_shows_segments() {
 
 #[actix_web::test]
 async fn segment_filters_select_customers_by_membership() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 3).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -851,7 +851,7 @@ async fn segment_filters_select_customers_by_membership() {
 
 #[actix_web::test]
 async fn deleting_a_customer_removes_it_from_its_segments() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let cs = customers(&app, 3).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;

@@ -1,12 +1,14 @@
 //! Black-box test support: `TestApp` starts the real server on port 0 against
-//! a fresh PostgreSQL database and talks to it over real HTTP, with a bearer
-//! token obtained from the server's own token endpoint by the `oauth2` crate.
+//! a fresh database (PostgreSQL or SQLite) and talks to it over real HTTP,
+//! with a bearer token obtained from the server's own token endpoint by the
+//! `oauth2` crate.
 
+use std::io::Write;
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::dev::ServerHandle;
 use crm_domain::auth::AuthService;
-use crm_postgres::testing::TestDatabase;
 use crm_server::{Backend, Settings};
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
@@ -40,6 +42,35 @@ impl Resp {
     }
 }
 
+/// Which storage backend a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Postgres,
+    Sqlite,
+}
+
+/// The per-test database, dropped (and removed) with the app.
+enum TestDatabase {
+    Postgres(crm_postgres::testing::TestDatabase),
+    Sqlite(crm_sqlite::testing::TestDatabase),
+}
+
+impl TestDatabase {
+    fn create(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Postgres => Self::Postgres(crm_postgres::testing::TestDatabase::create()),
+            BackendKind::Sqlite => Self::Sqlite(crm_sqlite::testing::TestDatabase::create()),
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Postgres(db) => db.url(),
+            Self::Sqlite(db) => db.url(),
+        }
+    }
+}
+
 /// An OAuth client registered for a test.
 #[derive(Clone, Debug)]
 pub struct TestClient {
@@ -61,14 +92,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts a server with default settings.
-    pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+    /// Starts a server on `kind` with default settings.
+    pub async fn spawn_on(kind: BackendKind) -> Self {
+        Self::spawn_on_with(kind, |_| {}).await
     }
 
-    /// Starts a server after `adjust` has changed its settings.
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let db = TestDatabase::create();
+    /// Starts a server on `kind` after `adjust` has changed its settings.
+    pub async fn spawn_on_with(kind: BackendKind, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create(kind);
         let mut settings = Settings::new(db.url());
         settings.workers = Some(1);
         settings.db_pool_size = 4;
@@ -148,7 +179,7 @@ impl TestApp {
         self.auth.delete_client(id).await.expect("delete client");
     }
 
-    /// Runs `sql` (which must return one BIGINT column named `n`) on the
+    /// Runs `sql` (which must return one integer column named `n`) on the
     /// test's database: for checks the API cannot show, such as what is
     /// stored for a token.
     pub fn sql_count(&self, sql: &str) -> i64 {
@@ -158,11 +189,18 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let mut conn = diesel::PgConnection::establish(self.db.url()).expect("connect");
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut conn)
-            .expect("count query")
-            .n
+        let query = diesel::sql_query(sql);
+        let count = match &self.db {
+            TestDatabase::Postgres(db) => {
+                let mut conn = diesel::PgConnection::establish(db.url()).expect("connect");
+                query.get_result::<Count>(&mut conn)
+            }
+            TestDatabase::Sqlite(db) => {
+                let mut conn = diesel::SqliteConnection::establish(db.url()).expect("open");
+                query.get_result::<Count>(&mut conn)
+            }
+        };
+        count.expect("count query").n
     }
 
     /// A request builder for `path` carrying the default bearer token.
@@ -242,4 +280,42 @@ impl Drop for TestApp {
         // Sends the stop command at once; the database is dropped after.
         drop(self.handle.stop(false));
     }
+}
+
+/// Every log line the test process writes, from the moment of the first call
+/// (a global `tracing` subscriber at TRACE level).
+#[derive(Clone, Default)]
+pub struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl LogSink {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log sink")).into_owned()
+    }
+}
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log sink").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) and returns the process-wide log capture.
+pub fn capture_logs() -> LogSink {
+    static SINK: OnceLock<LogSink> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = LogSink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        sink
+    })
+    .clone()
 }

@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::ApiSettings;
 
-/// A parsed JSON body. A request with no content type and no body reads as an
-/// empty object, as DRF treats it.
+/// A parsed JSON body. A request without a body reads as an empty object,
+/// as DRF treats it; a body without a JSON content type is a 415.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
@@ -126,16 +126,21 @@ impl FromRequest for JsonBody {
         let media_type = media_type(req);
         let mut payload = payload.take();
         Box::pin(async move {
-            if let Some(media_type) = &media_type {
-                if !is_json(media_type) {
-                    return Err(ApiError::UnsupportedMediaType(media_type.clone()));
+            if let Some(media_type) = media_type.as_deref().filter(|m| !is_json(m)) {
+                if declared_length != Some(0) {
+                    return Err(ApiError::UnsupportedMediaType(media_type.to_owned()));
                 }
             }
             let body = read_limited(&mut payload, declared_length, limit)
                 .await
                 .map_err(|e| e.unwrap_or_else(ApiError::MalformedJson))?;
-            if media_type.is_none() && body.iter().all(u8::is_ascii_whitespace) {
+            // No body at all reads as an empty object, whatever the type
+            // (DRF); a body needs a JSON content type.
+            if body.is_empty() {
                 return Ok(Self(Value::Object(Default::default())));
+            }
+            if media_type.is_none() {
+                return Err(ApiError::UnsupportedMediaType(String::new()));
             }
             serde_json::from_slice(&body)
                 .map(Self)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crm_domain::RepoError;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::r2d2::Pool;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -50,14 +50,15 @@ impl PgStore {
     /// Builds the pool. It does not wait for the database: connections are
     /// made on demand, so a server can start while PostgreSQL is still down.
     pub fn new(config: &PgConfig) -> Result<Self, RepoError> {
-        let manager = ConnectionManager::<PgConnection>::new(&config.url);
-        let pool = Pool::builder()
+        let builder = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
-            .test_on_check_out(false)
-            .build_unchecked(manager);
-        Ok(Self::from_pool(pool))
+            .test_on_check_out(false);
+        Ok(Self::build(
+            builder,
+            common::store::Manager::new(&config.url),
+        ))
     }
 
     /// Applies every pending migration, holding an advisory lock so that

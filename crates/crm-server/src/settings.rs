@@ -30,7 +30,7 @@ pub struct Settings {
     pub db_pool_size: u32,
 
     /// Seconds a request waits for a database connection before failing with 503.
-    #[arg(long, env = "CRM_DB_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
+    #[arg(long, env = "CRM_DB_TIMEOUT_SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
     pub db_timeout_seconds: u64,
 
     /// Lifetime of an access token, in seconds.
@@ -83,7 +83,7 @@ impl Settings {
             database_url: database_url.into(),
             bind: "127.0.0.1:0".into(),
             db_pool_size: 10,
-            db_timeout_seconds: 5,
+            db_timeout_seconds: 2,
             token_ttl_seconds: 36000,
             utc_offset: "+00:00".into(),
             max_body_bytes: 1024 * 1024,

@@ -1,9 +1,9 @@
 //! The `crm-server` binary as an operator runs it: `migrate` and the `client`
-//! commands, against a fresh PostgreSQL database.
+//! commands, against a fresh embedded database file.
 
 use std::process::{Command, Output};
 
-use crm_postgres::testing::TestDatabase;
+use crm_sqlite::testing::TestDatabase;
 use serde_json::Value;
 
 fn crm_server(db: &TestDatabase, args: &[&str]) -> Output {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crm_domain::RepoError;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -95,14 +95,15 @@ impl SqliteStore {
         };
         // Fails early on a path that cannot be opened.
         open(&config.path, pragmas)?;
-        let manager = ConnectionManager::<SqliteConnection>::new(&config.path);
-        let pool = Pool::builder()
+        let builder = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
-            .connection_customizer(Box::new(pragmas))
-            .build_unchecked(manager);
-        Ok(Self::from_pool(pool))
+            .connection_customizer(Box::new(pragmas));
+        Ok(Self::build(
+            builder,
+            common::store::Manager::new(&config.path),
+        ))
     }
 
     /// Applies every pending migration to the database file.

@@ -1,0 +1,31 @@
+//! The whole black-box suite on PostgreSQL.
+
+use crm_server::Settings;
+use crm_tests::{BackendKind, TestApp};
+
+const BACKEND: BackendKind = BackendKind::Postgres;
+
+/// A server on PostgreSQL with default settings.
+pub async fn spawn() -> TestApp {
+    TestApp::spawn_on(BACKEND).await
+}
+
+/// A server on PostgreSQL after `adjust` has changed its settings.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    TestApp::spawn_on_with(BACKEND, adjust).await
+}
+
+#[path = "addresses.rs"]
+mod addresses;
+#[path = "conventions.rs"]
+mod conventions;
+#[path = "coupons.rs"]
+mod coupons;
+#[path = "customers.rs"]
+mod customers;
+#[path = "filters.rs"]
+mod filters;
+#[path = "oauth.rs"]
+mod oauth;
+#[path = "segments.rs"]
+mod segments;
