@@ -127,3 +127,58 @@ fn invalid_settings_are_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CRM_UTC_OFFSET"));
 }
+
+/// Waits for `child` to exit, up to `limit`.
+fn wait_for(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let db = TestDatabase::create();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
+            .arg("serve")
+            .env("DATABASE_URL", db.url())
+            .env("CRM_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start crm-server");
+        // Wait until it listens.
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed().as_secs() < 20, "server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status =
+            wait_for(&mut child, std::time::Duration::from_secs(10)).expect("stops within 10 s");
+        assert!(status.success(), "{signal}: exit status {status}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(
+            stderr.contains("stopped"),
+            "{signal}: logs say it stopped: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! Database outages: with a private PostgreSQL server (never the shared one),
+//! stop it under load and check that requests fail fast with 503 and
+//! `/readyz` says 503, then start it again and check that the server recovers
+//! by itself, without a restart.
+//!
+//! Needs PostgreSQL's server binaries (`initdb`, `pg_ctl`); without them the
+//! test says it is skipped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crm_server::{Backend, Settings};
+
+fn pg_bin(name: &str) -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root (the
+/// server refuses to run as root).
+fn pg(tool: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(tool);
+        c
+    } else {
+        Command::new(tool)
+    };
+    cmd.args(args).output().expect("run a PostgreSQL tool")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct PrivatePostgres {
+    dir: PathBuf,
+    pg_ctl: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn start() -> Option<Self> {
+        let (initdb, pg_ctl) = (pg_bin("initdb")?, pg_bin("pg_ctl")?);
+        let dir = std::env::temp_dir().join(format!("crm_outage_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+        }
+        let data = dir.join("data");
+        let out = pg(
+            &initdb,
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = Self {
+            dir,
+            pg_ctl,
+            port: free_port(),
+        };
+        server.ctl_start();
+        Some(server)
+    }
+
+    fn ctl_start(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        let out = pg(
+            &self.pg_ctl,
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn ctl_stop(&self) {
+        let data = self.dir.join("data");
+        let out = pg(
+            &self.pg_ctl,
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = pg(
+            &self.pg_ctl,
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Probe {
+    status: u16,
+    took: Duration,
+    body: serde_json::Value,
+}
+
+async fn probe(http: &reqwest::Client, url: &str, token: &str) -> Probe {
+    let started = Instant::now();
+    let resp = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    Probe {
+        status,
+        took: started.elapsed(),
+        body,
+    }
+}
+
+#[actix_web::test]
+async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
+    let Some(db) = PrivatePostgres::start() else {
+        eprintln!("SKIPPED: PostgreSQL server binaries (initdb, pg_ctl) not found");
+        return;
+    };
+    let mut settings = Settings::new(db.url());
+    settings.workers = Some(2);
+    settings.db_pool_size = 4;
+    settings.db_timeout_seconds = 2;
+    Backend::migrate(&settings).expect("migrate");
+    let backend = Backend::open(&settings).expect("open");
+    let auth = backend.services(&settings).auth;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = crm_server::build(&settings, backend, listener).expect("build");
+    actix_web::rt::spawn(running.server);
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+
+    let client = auth
+        .create_client("outage", "crm:read crm:write")
+        .await
+        .unwrap();
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token/"))
+        .basic_auth(&client.client.id, Some(client.secret.expose()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let list = format!("{base}/api/crm/customer/");
+    let ready = format!("{base}/readyz");
+
+    // Healthy, with pooled connections open.
+    for _ in 0..8 {
+        assert_eq!(probe(&http, &list, &token).await.status, 200);
+    }
+    assert_eq!(probe(&http, &ready, &token).await.status, 200);
+
+    db.ctl_stop();
+
+    // Down: every request answers 503 in the contract's shape, quickly.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let p = probe(&http, &list, &token).await;
+        assert_eq!(p.status, 503, "while PostgreSQL is down: {:?}", p.body);
+        assert!(p.body["detail"].is_string());
+        slowest = slowest.max(p.took);
+    }
+    assert!(
+        slowest < Duration::from_millis(2500),
+        "slowest answer took {slowest:?}"
+    );
+    assert_eq!(probe(&http, &ready, &token).await.status, 503);
+    eprintln!("while down: 20 requests answered 503, slowest in {slowest:?}");
+
+    db.ctl_start();
+
+    // Back: the server recovers by itself within a few seconds.
+    let since = Instant::now();
+    loop {
+        let p = probe(&http, &list, &token).await;
+        if p.status == 200 {
+            break;
+        }
+        assert_eq!(p.status, 503, "while recovering: {:?}", p.body);
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "no recovery after 15 s"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("recovered {:?} after PostgreSQL came back", since.elapsed());
+    for _ in 0..8 {
+        assert_eq!(probe(&http, &list, &token).await.status, 200);
+    }
+    assert_eq!(probe(&http, &ready, &token).await.status, 200);
+    running.handle.stop(false).await;
+}
