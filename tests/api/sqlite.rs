@@ -27,5 +27,7 @@ mod customers;
 mod filters;
 #[path = "oauth.rs"]
 mod oauth;
+#[path = "operations.rs"]
+mod operations;
 #[path = "segments.rs"]
 mod segments;
