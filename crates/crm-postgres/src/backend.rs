@@ -12,6 +12,8 @@ use crate::schema::{customers, segments};
 
 pub type Db = diesel::pg::Pg;
 pub type Conn = diesel::pg::PgConnection;
+/// The SQL type of the timestamp columns.
+pub type Instant = diesel::sql_types::Timestamptz;
 
 /// `eq_any` binds one array parameter here, so any number of ids fits.
 pub const MAX_BIND_IDS: usize = usize::MAX;

@@ -14,6 +14,8 @@ use crate::schema::{customers, segments};
 
 pub type Db = diesel::sqlite::Sqlite;
 pub type Conn = diesel::sqlite::SqliteConnection;
+/// The SQL type of the timestamp columns.
+pub type Instant = diesel::sql_types::TimestamptzSqlite;
 
 /// SQLite binds each id of `IN (...)` separately, up to 32 766 per statement.
 pub const MAX_BIND_IDS: usize = 10_000;

@@ -12,6 +12,7 @@
 mod backend;
 #[path = "../../diesel-shared/mod.rs"]
 mod common;
+#[path = "../../diesel-shared/schema.rs"]
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,6 +1,12 @@
-//! Diesel's description of the tables in `migrations/sqlite`.
+//! Diesel's description of the tables, shared by both adapters: the
+//! migrations in `migrations/postgres` and `migrations/sqlite` create the same
+//! tables and columns. Only the timestamp type differs, and each adapter names
+//! it as `crate::backend::Instant`.
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     customers (id) {
         id -> BigInt,
         mobile -> Text,
@@ -22,7 +28,7 @@ diesel::table! {
         campaign_content -> Text,
         campaign_term -> Text,
         last_order_id -> Nullable<BigInt>,
-        last_order_paid_at -> Nullable<TimestamptzSqlite>,
+        last_order_paid_at -> Nullable<Instant>,
         abandoned_checkouts -> BigInt,
         orders_count -> BigInt,
         paid_orders_count -> BigInt,
@@ -32,12 +38,15 @@ diesel::table! {
         visits_per_day_cents -> BigInt,
         preferred_device -> Text,
         location -> Text,
-        created_at -> TimestamptzSqlite,
-        updated_at -> TimestamptzSqlite,
+        created_at -> Instant,
+        updated_at -> Instant,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     customer_tags (customer_id, tag) {
         customer_id -> BigInt,
         tag -> Text,
@@ -45,6 +54,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     customer_metafields (customer_id, namespace, key) {
         customer_id -> BigInt,
         namespace -> Text,
@@ -54,6 +66,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     addresses (id) {
         id -> BigInt,
         customer_id -> BigInt,
@@ -67,29 +82,38 @@ diesel::table! {
         address2 -> Text,
         zip -> Text,
         is_default -> Bool,
-        created_at -> TimestamptzSqlite,
-        updated_at -> TimestamptzSqlite,
+        created_at -> Instant,
+        updated_at -> Instant,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     customer_coupons (customer_id, coupon_id) {
         customer_id -> BigInt,
         coupon_id -> BigInt,
-        granted_at -> TimestamptzSqlite,
+        granted_at -> Instant,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     segments (id) {
         id -> BigInt,
         title -> Text,
-        created_at -> TimestamptzSqlite,
-        updated_at -> TimestamptzSqlite,
+        created_at -> Instant,
+        updated_at -> Instant,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     segment_memberships (segment_id, customer_id) {
         segment_id -> BigInt,
         customer_id -> BigInt,
@@ -114,22 +138,28 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     oauth_clients (id) {
         id -> Text,
         name -> Text,
         secret_hash -> Text,
         scopes -> Text,
-        created_at -> TimestamptzSqlite,
+        created_at -> Instant,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     oauth_tokens (token_hash) {
         token_hash -> Text,
         client_id -> Text,
         scopes -> Text,
-        issued_at -> TimestamptzSqlite,
-        expires_at -> TimestamptzSqlite,
+        issued_at -> Instant,
+        expires_at -> Instant,
     }
 }
 
