@@ -35,7 +35,13 @@ pub fn tags_of(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<Str
                 .load::<(i64, String)>(conn)?,
         );
     }
-    Ok(group(rows))
+    // Sorted here, not by the database's collation: tags compare by bytes
+    // everywhere, as the domain's `TagSet` orders them.
+    let mut tags = group(rows);
+    for list in tags.values_mut() {
+        list.sort_unstable();
+    }
+    Ok(tags)
 }
 
 pub fn addresses_of(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<Address>>> {
@@ -149,7 +155,7 @@ pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
     let tags = tags_of(conn, &ids)?.remove(&id).unwrap_or_default();
     let addresses = addresses_of(conn, &ids)?.remove(&id).unwrap_or_default();
     let segments = segments_of(conn, &ids)?.remove(&id).unwrap_or_default();
-    let metafields = customer_metafields::table
+    let mut metafields = customer_metafields::table
         .filter(customer_metafields::customer_id.eq(id))
         .order((customer_metafields::namespace, customer_metafields::key))
         .select((
@@ -160,7 +166,8 @@ pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
         .load::<(String, String, String)>(conn)?
         .into_iter()
         .map(|(ns, key, value)| Metafield::from_stored(ns, key, value))
-        .collect();
+        .collect::<Vec<_>>();
+    metafields.sort_by(|a, b| (a.namespace(), a.key()).cmp(&(b.namespace(), b.key())));
     let (referred, spent_of_referred): (i64, i64) = customers::table
         .filter(customers::referrer_id.eq(id))
         .select((

@@ -170,7 +170,14 @@ impl SegmentRepository for Store {
     }
 
     async fn add_members(&self, id: SegmentId, customers: &[CustomerId]) -> Result<(), RepoError> {
-        let wanted: Vec<i64> = customers.iter().map(|c| c.get()).collect();
+        // Sorted: concurrent adds then take their row locks in one order and
+        // cannot deadlock on overlapping lists.
+        let wanted: Vec<i64> = customers
+            .iter()
+            .map(|c| c.get())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         self.write(move |conn| {
             let segment = id.get();
             require_segment(conn, segment)?;
