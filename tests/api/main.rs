@@ -6,6 +6,9 @@
 //! build time (`.ci/run` always sets it); otherwise the test
 //! `postgresql_suite_skipped_set_crm_test_database_url` says so in the output.
 
+// Each test file is compiled once per backend on purpose.
+#![allow(clippy::duplicate_mod)]
+
 #[cfg(crm_pg_tests)]
 mod postgres;
 mod sqlite;
