@@ -7,7 +7,9 @@
 //!
 //! Every connection runs in WAL mode with foreign keys on and a busy timeout,
 //! so concurrent requests wait for each other instead of failing with
-//! `database is locked`.
+//! `database is locked`, and with a `lower()` that folds all of Unicode, as
+//! PostgreSQL's does (SQLite's own folds ASCII only), so e-mail uniqueness
+//! and search ignore case for every alphabet.
 
 mod backend;
 #[path = "../../diesel-shared/mod.rs"]
@@ -55,7 +57,12 @@ impl SqliteConfig {
     }
 }
 
-/// Sets the pragmas every connection needs.
+diesel::define_sql_function! {
+    /// Replaces SQLite's ASCII-only `lower()` on each connection.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Sets the pragmas and functions every connection needs.
 #[derive(Debug, Clone, Copy)]
 struct Pragmas {
     busy_timeout: Duration,
@@ -63,6 +70,7 @@ struct Pragmas {
 
 impl Pragmas {
     fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        lower_utils::register_impl(conn, |text: String| text.to_lowercase())?;
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {};
              PRAGMA journal_mode = WAL;

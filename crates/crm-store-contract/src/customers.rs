@@ -229,6 +229,28 @@ pub async fn duplicate_email_is_refused_case_insensitively<S: Ports>(store: Arc<
     assert_eq!(customer_count(&*store).await, 1);
 }
 
+pub async fn duplicate_email_is_refused_across_non_ascii_case<S: Ports>(store: Arc<S>) {
+    create(
+        &*store,
+        CustomerChanges {
+            email: email("Élodie@Example.com"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let result = store
+        .create(
+            &CustomerChanges {
+                email: email("élodie@example.com"),
+                ..named("Second")
+            },
+            now(),
+        )
+        .await;
+    expect_duplicate(result, "email", "élodie@example.com");
+    assert_eq!(customer_count(&*store).await, 1);
+}
+
 pub async fn duplicate_referral_code_is_refused<S: Ports>(store: Arc<S>) {
     create(
         &*store,

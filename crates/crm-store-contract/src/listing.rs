@@ -362,6 +362,17 @@ pub async fn filter_by_tag_is_exact<S: Ports>(store: Arc<S>) {
     assert!(id_set(&*store, &by("west")).await.is_empty());
 }
 
+pub async fn search_folds_non_ascii_case<S: Ports>(store: Arc<S>) {
+    let c = create(&*store, named("Björn Ölund")).await;
+    let search = |text: &str| CustomerFilter {
+        search: Some(text.into()),
+        ..Default::default()
+    };
+    for text in ["ÖLUND", "björn", "BJÖRN ö"] {
+        assert_eq!(id_set(&*store, &search(text)).await, [c.id], "{text}");
+    }
+}
+
 pub async fn search_is_case_insensitive_substring_of_name_mobile_email<S: Ports>(store: Arc<S>) {
     let alice = create(
         &*store,
