@@ -7,6 +7,12 @@
 //! window in which only already-open connections are used, and a connection
 //! that failed with an availability error is discarded, not pooled again.
 //! The pool reconnects on its own when the database is back.
+//!
+//! Diesel blocks, so each call runs on the blocking thread pool; a semaphore
+//! with one permit per pooled connection admits calls there, so the blocking
+//! threads in use never outnumber the connections (the two are configured
+//! together), and a call that cannot get a permit within the acquire timeout
+//! fails with `Unavailable` (a 503) instead of queueing without bound.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +102,8 @@ impl ManageConnection for Manager {
 pub struct Store {
     pool: Pool<Manager>,
     outage: Arc<Outage>,
+    permits: Arc<tokio::sync::Semaphore>,
+    acquire_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,15 +115,26 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Builds the pool from `builder` (sizes, timeouts, customizer) over
-    /// `manager`, recording failed connection attempts. No connection is
-    /// made yet.
-    pub fn build(builder: r2d2::Builder<Manager>, manager: Manager) -> Self {
+    /// Builds the pool from `builder` (sizes, customizer) over `manager`,
+    /// recording failed connection attempts. A call waits at most
+    /// `acquire_timeout` for a connection. No connection is made yet.
+    pub fn build(
+        builder: r2d2::Builder<Manager>,
+        manager: Manager,
+        acquire_timeout: Duration,
+    ) -> Self {
         let outage = Arc::new(Outage::default());
         let pool = builder
+            .connection_timeout(acquire_timeout)
             .error_handler(Box::new(OutageRecorder(outage.clone())))
             .build_unchecked(manager);
-        Self { pool, outage }
+        let permits = Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
+        Self {
+            pool,
+            outage,
+            permits,
+            acquire_timeout,
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -124,9 +143,18 @@ impl Store {
         F: FnOnce(&mut Conn) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let permit =
+            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    RepoError::Unavailable("every database connection is busy".to_owned())
+                })?;
         let pool = self.pool.clone();
         let outage = self.outage.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let unavailable = |e: &dyn std::fmt::Display| {
                 RepoError::Unavailable(format!("no database connection: {e}"))
             };

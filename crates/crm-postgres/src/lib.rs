@@ -54,11 +54,11 @@ impl PgStore {
         let builder = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
-            .connection_timeout(config.connect_timeout)
             .test_on_check_out(false);
         Ok(Self::build(
             builder,
             common::store::Manager::new(&config.url),
+            config.connect_timeout,
         ))
     }
 

@@ -16,7 +16,7 @@ mod backend;
 mod common;
 #[path = "../../diesel-shared/schema.rs"]
 pub mod schema;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use std::time::Duration;
@@ -107,11 +107,11 @@ impl SqliteStore {
         let builder = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
-            .connection_timeout(config.connect_timeout)
             .connection_customizer(Box::new(pragmas));
         Ok(Self::build(
             builder,
             common::store::Manager::new(&config.path),
+            config.connect_timeout,
         ))
     }
 
@@ -132,4 +132,41 @@ pub fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoEr
     conn.run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(|v| v.to_string()).collect())
         .map_err(|e| RepoError::Internal(format!("migration failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exhausted_pool_answers_unavailable_within_the_acquire_timeout() {
+        let db = TestDatabase::create();
+        let mut config = SqliteConfig::new(db.url());
+        config.pool_size = 1;
+        config.connect_timeout = Duration::from_millis(300);
+        let store = SqliteStore::new(&config).unwrap();
+        let busy = store.clone();
+        let holder = tokio::spawn(async move {
+            busy.run(|_conn| {
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let refused = store.run(|_conn| Ok(())).await;
+        let waited = started.elapsed();
+        assert!(
+            matches!(refused, Err(RepoError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(waited < Duration::from_millis(1000), "waited {waited:?}");
+        holder.await.unwrap().unwrap();
+        // Free again: the next call goes through.
+        store.run(|_conn| Ok(())).await.unwrap();
+    }
 }
