@@ -27,6 +27,8 @@ mod customers;
 mod filters;
 #[path = "oauth.rs"]
 mod oauth;
+#[path = "openapi.rs"]
+mod openapi;
 #[path = "operations.rs"]
 mod operations;
 #[path = "segments.rs"]

@@ -7,6 +7,9 @@ use crm_domain::customer::{
 use crm_domain::segment::{Segment, SegmentRef};
 use serde::Serialize;
 use time::{Date, OffsetDateTime, UtcOffset};
+use utoipa::ToSchema;
+
+use crate::openapi::schema as doc;
 
 /// The text shown for `wechat_nickname` when none is stored.
 pub const NO_WECHAT_NICKNAME: &str = "用户没有通过微信授权登录";
@@ -48,7 +51,8 @@ pub fn date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = SegmentRef)]
 pub struct SegmentRefDto {
     pub id: i64,
     pub title: String,
@@ -63,7 +67,8 @@ impl From<&SegmentRef> for SegmentRefDto {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Address)]
 pub struct AddressDto {
     pub id: i64,
     pub full_name: String,
@@ -76,7 +81,9 @@ pub struct AddressDto {
     pub address2: String,
     pub zip: String,
     pub is_default: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -101,20 +108,25 @@ impl AddressDto {
 }
 
 /// A customer in a list. Inside a segment, `segments` is left out.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = CustomerListItem)]
 pub struct CustomerListItemDto {
     pub id: i64,
     pub mobile: String,
     pub full_name: String,
+    #[schema(schema_with = doc::gender)]
     pub gender: &'static str,
     pub email: String,
+    #[schema(format = Date, required = true)]
     pub birthday: Option<String>,
     pub note: String,
     pub accepts_marketing: bool,
     pub tags: Vec<String>,
     pub addresses: Vec<AddressDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub segments: Option<Vec<SegmentRefDto>>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -137,9 +149,12 @@ impl CustomerListItemDto {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Statistics)]
 pub struct StatisticsDto {
+    #[schema(required = true)]
     pub last_order_id: Option<i64>,
+    #[schema(format = DateTime, required = true)]
     pub last_order_paid_at: Option<String>,
     pub abandoned_checkouts: i64,
     pub orders: i64,
@@ -174,7 +189,8 @@ impl StatisticsDto {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileDto {
     pub source_name: String,
     pub campaign_name: String,
@@ -184,7 +200,8 @@ pub struct ProfileDto {
     pub campaign_term: String,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Metafield)]
 pub struct MetafieldDto {
     pub namespace: String,
     pub key: String,
@@ -202,21 +219,28 @@ impl From<&Metafield> for MetafieldDto {
 }
 
 /// The full customer, key for key as the original create response.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Customer)]
 pub struct CustomerDto {
     pub id: i64,
+    #[schema(required = true)]
     pub multipass_identifier: Option<String>,
     pub mobile: String,
     pub full_name: String,
+    #[schema(schema_with = doc::gender)]
     pub gender: &'static str,
     pub email: String,
+    #[schema(format = Date, required = true)]
     pub birthday: Option<String>,
     pub avatar: String,
     pub note: String,
     pub accepts_marketing: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub referral_code: String,
+    #[schema(required = true)]
     pub referrer: Option<i64>,
     pub tags: Vec<String>,
     pub addresses: Vec<AddressDto>,
@@ -225,6 +249,7 @@ pub struct CustomerDto {
     pub statistics: StatisticsDto,
     pub profile: ProfileDto,
     pub wechat_nickname: String,
+    #[schema(schema_with = doc::always_null, required = true)]
     pub level: Option<()>,
     pub total_points: i64,
     pub points: i64,
@@ -275,9 +300,11 @@ impl CustomerDto {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = CouponHolding)]
 pub struct CouponHoldingDto {
     pub coupon_id: i64,
+    #[schema(format = DateTime)]
     pub granted_at: String,
 }
 
@@ -290,7 +317,8 @@ impl CouponHoldingDto {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Segment)]
 pub struct SegmentDto {
     pub id: i64,
     pub title: String,
@@ -312,10 +340,12 @@ impl SegmentDto {
 }
 
 /// DRF's paginated envelope.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct PageDto<T> {
     pub count: u64,
+    #[schema(format = "uri", required = true)]
     pub next: Option<String>,
+    #[schema(format = "uri", required = true)]
     pub previous: Option<String>,
     pub results: Vec<T>,
 }

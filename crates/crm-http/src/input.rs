@@ -5,7 +5,7 @@
 use crm_domain::customer::{
     AddressChanges, Avatar, Birthday, CouponId, CustomerChanges, CustomerFilter, CustomerId,
     CustomerOrdering, Email, FullName, Gender, Metafield, Metafields, Mobile, MultipassIdentifier,
-    Note, ReferralCode, TagSet,
+    Note, ProfilePatch, ReferralCode, TagSet,
 };
 use crm_domain::segment::SegmentTitle;
 use crm_domain::{text, FieldErrors};
@@ -70,6 +70,18 @@ fn referrer(value: &Value) -> Result<CustomerId, String> {
     CustomerId::new(raw).ok_or_else(|| format!("Invalid pk \"{raw}\" - object does not exist."))
 }
 
+/// An avatar: the domain's rule, and a URL that parses with a host (as DRF's
+/// URLField checks), so `http://[` is refused.
+fn avatar(raw: &str) -> Result<Avatar, String> {
+    let avatar = Avatar::parse(raw)?;
+    let text = avatar.as_str();
+    let has_host = |url: url::Url| url.host_str().is_some_and(|h| !h.is_empty());
+    if !text.is_empty() && !url::Url::parse(text).is_ok_and(has_host) {
+        return Err("Enter a valid URL.".into());
+    }
+    Ok(avatar)
+}
+
 /// A customer create or update body. `today` bounds the birthday.
 pub fn customer_changes(body: &Value, today: Date) -> Result<CustomerChanges, FieldErrors> {
     let map = fields::object(body)?;
@@ -80,7 +92,7 @@ pub fn customer_changes(body: &Value, today: Date) -> Result<CustomerChanges, Fi
         gender: f.text("gender", Gender::parse),
         email: f.text("email", Email::parse),
         birthday: f.get_nullable("birthday", as_date, |d| Birthday::parse(d, today)),
-        avatar: f.text("avatar", Avatar::parse),
+        avatar: f.text("avatar", avatar),
         note: f.text("note", Note::parse),
         accepts_marketing: f.boolean("accepts_marketing"),
         referral_code: f.text("referral_code", ReferralCode::parse),
@@ -95,7 +107,12 @@ pub fn customer_changes(body: &Value, today: Date) -> Result<CustomerChanges, Fi
     match f.raw("profile") {
         None => {}
         Some(Value::Object(profile)) => {
-            for (key, value) in profile {
+            // Unknown keys are ignored whatever their value, as unknown
+            // fields are everywhere.
+            let known = profile
+                .iter()
+                .filter(|(key, _)| ProfilePatch::KEYS.contains(&key.as_str()));
+            for (key, value) in known {
                 let result = as_text(value).and_then(|s| changes.profile.set(key, &s));
                 if let Err(message) = result {
                     f.fail("profile", format!("{key}: {message}"));
@@ -364,6 +381,48 @@ mod tests {
         assert_eq!(changes.multipass_identifier, Some(None));
         let errors = customer_changes(&json!({"mobile": null}), TODAY).unwrap_err();
         assert!(errors.contains("mobile"));
+    }
+
+    /// Found by schemathesis: an unknown profile key holding a non-string
+    /// (`{"profile": {"x": {}}}`) was a 400 instead of being ignored.
+    #[test]
+    fn unknown_profile_keys_are_ignored_whatever_their_value() {
+        let changes = customer_changes(
+            &json!({"profile": {"x": {"y": false}, "z": null, "source_name": "web"}}),
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(changes.profile.source_name.as_deref(), Some("web"));
+        assert_eq!(changes.profile.campaign_name, None);
+        let errors = customer_changes(&json!({"profile": {"source_name": {}}}), TODAY).unwrap_err();
+        assert!(errors.contains("profile"));
+    }
+
+    /// Found by schemathesis: `http://[` (an unclosed IPv6 host) was stored
+    /// as an avatar, and clients that parse it fail.
+    #[test]
+    fn avatar_must_parse_as_a_url() {
+        for bad in [
+            "http://[",
+            "http://[::1",
+            "https://a b",
+            "ftp://x",
+            "http://",
+        ] {
+            let errors = customer_changes(&json!({ "avatar": bad }), TODAY).unwrap_err();
+            assert!(errors.contains("avatar"), "{bad}");
+        }
+        for good in [
+            "",
+            "https://example.com/a.png",
+            "http://[::1]:8080/x",
+            "http://a",
+        ] {
+            assert!(
+                customer_changes(&json!({ "avatar": good }), TODAY).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

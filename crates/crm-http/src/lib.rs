@@ -12,6 +12,7 @@ pub mod error;
 mod fields;
 mod input;
 pub mod observe;
+pub mod openapi;
 mod pagination;
 mod routes;
 pub mod throttle;
@@ -27,7 +28,12 @@ use crm_domain::segment::SegmentService;
 use time::UtcOffset;
 
 pub use error::ApiError;
-pub use routes::{RouteSpec, API_ROUTES};
+pub use routes::health::{HEALTHZ_PATH, READYZ_PATH};
+pub use routes::oauth::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+pub use routes::{RouteSpec, API_PREFIX, API_ROUTES};
+
+/// Where the Prometheus metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// Settings that shape the wire format and request handling.
 #[derive(Clone, Debug)]
@@ -84,11 +90,18 @@ pub fn configure(
         cfg.app_data(web::Data::new(services))
             .app_data(web::Data::new(settings))
             .app_data(web::Data::new(metrics))
-            .route("/metrics", web::get().to(observe::metrics_endpoint))
+            .service(
+                routes::fixed_resource(METRICS_PATH, "GET")
+                    .route(web::get().to(observe::metrics_endpoint)),
+            )
+            .service(
+                routes::fixed_resource(openapi::OPENAPI_PATH, "GET")
+                    .route(web::get().to(openapi::endpoint)),
+            )
             .configure(routes::health::configure)
             .configure(routes::oauth::configure)
             .service(
-                web::scope("/api/crm")
+                web::scope(API_PREFIX)
                     .wrap(actix_web::middleware::from_fn(auth::require_token))
                     .configure(routes::configure_api),
             )

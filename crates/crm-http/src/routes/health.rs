@@ -4,13 +4,23 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::HttpResponse;
 use serde_json::json;
 
+use super::fixed_resource;
 use crate::Services;
 
+pub const HEALTHZ_PATH: &str = "/healthz";
+pub const READYZ_PATH: &str = "/readyz";
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/healthz", web::head().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/readyz", web::head().to(readyz));
+    cfg.service(
+        fixed_resource(HEALTHZ_PATH, "GET, HEAD")
+            .route(web::get().to(healthz))
+            .route(web::head().to(healthz)),
+    )
+    .service(
+        fixed_resource(READYZ_PATH, "GET, HEAD")
+            .route(web::get().to(readyz))
+            .route(web::head().to(readyz)),
+    );
 }
 
 async fn healthz() -> HttpResponse {

@@ -13,6 +13,9 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
+/// The scope every [`API_ROUTES`] path is under.
+pub const API_PREFIX: &str = "/api/crm";
+
 /// One resource of the API: its path template (under `/api/crm`), its name
 /// and the methods it answers.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +78,18 @@ pub fn public_resource(path: &str, name: &'static str, allow: &'static str) -> R
                 allow,
             })
         }))
+}
+
+/// A resource outside `/api/crm` that answers only the methods in `allow`
+/// (its routes are added by the caller) and every other method with 405 and
+/// `Allow`, like the API's resources, but without OPTIONS metadata.
+pub fn fixed_resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        })
+    }))
 }
 
 /// Parses path segment `name` with `parse`; anything else names no resource.

@@ -1,0 +1,1457 @@
+//! The OpenAPI 3.1 description of the API, served at `GET /api/openapi.json`
+//! and committed as `docs/openapi.json`. It is generated from the code so it
+//! cannot drift from it:
+//!
+//! - the response schemas are derived (`utoipa::ToSchema`) from the DTOs in
+//!   [`crate::dto`] that the handlers serialize;
+//! - the paths and methods are those of the route table [`API_ROUTES`] and of
+//!   the public route constants; a route or method of the table that this
+//!   module does not describe is left out of the document, and the tests fail;
+//! - the scopes of every operation come from `auth::access_for`, the rule
+//!   the middleware enforces; choices, keys and lengths come from the domain's
+//!   constants (`Gender::ALL`, `CustomerOrdering::CHOICES`, `Scope::ALL`, ...).
+//!
+//! The test `openapi::tests::committed_copy_is_current` fails when
+//! `docs/openapi.json` differs from the generated document;
+//! `UPDATE_OPENAPI=1 cargo test -p crm-http openapi` rewrites it.
+
+use std::sync::OnceLock;
+
+use actix_web::http::Method;
+use actix_web::HttpResponse;
+use crm_domain::auth::Scope;
+use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, Gender, ProfilePatch, Tag};
+use crm_domain::page::PageRequest;
+use serde_json::{json, Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::auth::access_for;
+use crate::dto::{CouponHoldingDto, CustomerDto, CustomerListItemDto, PageDto, SegmentDto};
+use crate::routes::oauth::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::routes::{
+    health, RouteSpec, ADDRESS, ADDRESS_LIST, API_PREFIX, API_ROUTES, COUPON, COUPON_LIST,
+    CUSTOMER, CUSTOMER_LIST, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST,
+};
+use crate::METRICS_PATH;
+
+/// Where the document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// Schemas that the DTO derives refer to by function.
+pub mod schema {
+    use crm_domain::customer::Gender;
+    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+    /// `gender`: one of the domain's genders.
+    pub fn gender() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Gender::ALL.map(Gender::as_str)))
+            .build()
+    }
+
+    /// `level`: always `null` (membership levels are outside this API).
+    pub fn always_null() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Null)
+            .description(Some("Always null: membership levels are outside this API."))
+            .build()
+    }
+}
+
+/// The document as served, pretty-printed with a final newline; built once.
+pub fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut text =
+            serde_json::to_string_pretty(&canonical(document())).expect("the document serializes");
+        text.push('\n');
+        text
+    })
+}
+
+/// `value` with every object's keys in sorted order, so the text is the same
+/// whether or not serde_json's `preserve_order` feature is on in a build.
+fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// `GET /api/openapi.json`: public.
+pub async fn endpoint() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document_json())
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in API_ROUTES {
+        let mut item = Map::new();
+        for method in methods(route.allow) {
+            if let Some(operation) = api_operation(route, method) {
+                item.insert(method.to_ascii_lowercase(), operation);
+            }
+        }
+        paths.insert(format!("{API_PREFIX}{}/", route.path), Value::Object(item));
+    }
+    for (path, item) in public_paths() {
+        paths.insert(path, item);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CRM API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": INFO_DESCRIPTION,
+        },
+        "tags": [
+            {"name": "customers", "description": "Customers (API.md section 3)."},
+            {"name": "addresses", "description": "A customer's addresses (section 4)."},
+            {"name": "coupons", "description": "A customer's coupon holdings (section 5)."},
+            {"name": "segments", "description": "Segments and their members (section 6)."},
+            {"name": "oauth", "description": "The OAuth 2.0 authorization server (section 2)."},
+            {"name": "operations", "description": "Probes, metrics and this document (section 7)."},
+        ],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+const INFO_DESCRIPTION: &str = "The customer API of a shop platform, wire-compatible with the \
+Django REST Framework original. Every `/api/crm/` request carries `Authorization: Bearer \
+<token>`, a token from `POST /oauth/token/` (client credentials); reads need `crm:read` or \
+`read`, writes `crm:write` or `write`. Paths are served with or without their trailing \
+slash. Unknown body fields and query parameters are ignored. A method a path does not \
+answer gets 405 `{\"detail\": \"Method \\\"X\\\" not allowed.\"}` with an `Allow` header \
+(see `components.responses.MethodNotAllowed`).";
+
+/// The methods of an `Allow` list.
+fn methods(allow: &str) -> impl Iterator<Item = &str> {
+    allow.split(',').map(str::trim).filter(|m| !m.is_empty())
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn response_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+/// What one `/api/crm` operation takes and answers, beyond what every one of
+/// them shares (path ids, bearer scopes, 401/403/429/503).
+struct Operation {
+    tag: &'static str,
+    summary: &'static str,
+    description: &'static str,
+    query: Vec<Value>,
+    /// The name of the JSON body's schema: the operation reads a JSON body
+    /// (so it may also answer 400, 413 and 415).
+    body: Option<&'static str>,
+    /// Success answers: status, description, body schema.
+    ok: Vec<(u16, &'static str, Option<Value>)>,
+    /// Error answers beyond the shared ones, as `components.responses` names.
+    errors: Vec<&'static str>,
+}
+
+impl Operation {
+    fn new(tag: &'static str, summary: &'static str) -> Self {
+        Self {
+            tag,
+            summary,
+            description: "",
+            query: Vec::new(),
+            body: None,
+            ok: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn describe(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    fn query(mut self, parameters: Vec<Value>) -> Self {
+        self.query = parameters;
+        self
+    }
+
+    /// Reads a JSON body described by the written schema `name`.
+    fn body(mut self, name: &'static str) -> Self {
+        self.body = Some(name);
+        self
+    }
+
+    fn ok(mut self, status: u16, description: &'static str, schema: Option<Value>) -> Self {
+        self.ok.push((status, description, schema));
+        self
+    }
+
+    fn error(mut self, name: &'static str) -> Self {
+        self.errors.push(name);
+        self
+    }
+}
+
+/// The description of `method` on `route`; `None` for a method this module
+/// does not describe (the document then lacks it, and the tests say so).
+fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
+    let is = |spec: &RouteSpec| spec.path == route.path;
+    let customer = || Some(schema_ref("Customer"));
+    let address = || Some(schema_ref("Address"));
+    let segment = || Some(schema_ref("Segment"));
+    let holding = || Some(schema_ref("CouponHolding"));
+    let op = if is(&CUSTOMER_LIST) {
+        match method {
+            "GET" => Operation::new("customers", "List customers")
+                .describe(
+                    "Paginated list items, newest first by default. Every filter combines \
+                     with AND; a malformed value is a 400 naming the parameter.",
+                )
+                .query(
+                    customer_filters()
+                        .into_iter()
+                        .chain(page_parameters())
+                        .collect(),
+                )
+                .ok(
+                    200,
+                    "A page of customers.",
+                    Some(schema_ref("CustomerPage")),
+                )
+                .error("InvalidQuery")
+                .error("InvalidPage"),
+            "POST" => Operation::new("customers", "Create a customer")
+                .describe(
+                    "At least one of `mobile`, `email`, `full_name` must not be blank \
+                     (`non_field_errors`); `mobile`, `email` (case-insensitively), \
+                     `referral_code` and `multipass_identifier` are unique.",
+                )
+                .body("CustomerCreate")
+                .ok(201, "The created customer.", customer()),
+            _ => return None,
+        }
+    } else if is(&CUSTOMER) {
+        match method {
+            "GET" => Operation::new("customers", "Retrieve a customer").ok(
+                200,
+                "The customer.",
+                customer(),
+            ),
+            "PUT" => Operation::new("customers", "Update a customer")
+                .describe("Fields left out keep their values; a given list replaces the old one.")
+                .body("CustomerWrite")
+                .ok(200, "The updated customer.", customer()),
+            "PATCH" => Operation::new("customers", "Partially update a customer")
+                .body("CustomerWrite")
+                .ok(200, "The updated customer.", customer()),
+            "DELETE" => Operation::new("customers", "Delete a customer")
+                .describe(
+                    "Its addresses, coupon holdings, tags, metafields and segment \
+                     memberships go with it.",
+                )
+                .ok(204, "Deleted.", None),
+            _ => return None,
+        }
+    } else if is(&ADDRESS_LIST) {
+        match method {
+            "GET" => Operation::new("addresses", "List a customer's addresses")
+                .describe("Unpaginated, the default address first.")
+                .ok(200, "The addresses.", Some(array(schema_ref("Address")))),
+            "POST" => Operation::new("addresses", "Add an address")
+                .describe("A customer's first address becomes its default.")
+                .body("AddressCreate")
+                .ok(201, "The created address.", address()),
+            _ => return None,
+        }
+    } else if is(&ADDRESS) {
+        match method {
+            "GET" => Operation::new("addresses", "Retrieve an address").ok(
+                200,
+                "The address.",
+                address(),
+            ),
+            "PUT" => Operation::new("addresses", "Replace an address")
+                .describe("Every required field must be given.")
+                .body("AddressCreate")
+                .ok(200, "The updated address.", address()),
+            "PATCH" => Operation::new("addresses", "Partially update an address")
+                .body("AddressPatch")
+                .ok(200, "The updated address.", address()),
+            "DELETE" => Operation::new("addresses", "Delete an address")
+                .describe("Deleting the default makes the oldest remaining address the default.")
+                .ok(204, "Deleted.", None),
+            _ => return None,
+        }
+    } else if is(&COUPON_LIST) {
+        match method {
+            "GET" => Operation::new("coupons", "List a customer's coupon holdings")
+                .describe("Unpaginated, by `coupon_id`.")
+                .ok(
+                    200,
+                    "The holdings.",
+                    Some(array(schema_ref("CouponHolding"))),
+                ),
+            "POST" => Operation::new("coupons", "Grant a coupon")
+                .body("CouponGrant")
+                .ok(201, "The new holding.", holding())
+                .ok(200, "The customer already held the coupon.", holding()),
+            _ => return None,
+        }
+    } else if is(&COUPON) {
+        match method {
+            "DELETE" => Operation::new("coupons", "Take a coupon back")
+                .describe("404 when the customer does not hold it.")
+                .ok(204, "Revoked.", None),
+            _ => return None,
+        }
+    } else if is(&SEGMENT_LIST) {
+        match method {
+            "GET" => Operation::new("segments", "List segments")
+                .describe("Paginated, by id.")
+                .query(page_parameters())
+                .ok(200, "A page of segments.", Some(schema_ref("SegmentPage")))
+                .error("InvalidPage"),
+            "POST" => Operation::new("segments", "Create a segment")
+                .body("SegmentCreate")
+                .ok(201, "The created segment.", segment()),
+            _ => return None,
+        }
+    } else if is(&SEGMENT) {
+        match method {
+            "GET" => Operation::new("segments", "Retrieve a segment").ok(
+                200,
+                "The segment, its customers by id.",
+                segment(),
+            ),
+            "PUT" => Operation::new("segments", "Rename a segment")
+                .body("SegmentCreate")
+                .ok(200, "The renamed segment.", segment()),
+            "PATCH" => Operation::new("segments", "Rename a segment (partial update)")
+                .body("SegmentPatch")
+                .ok(200, "The segment.", segment()),
+            "DELETE" => Operation::new("segments", "Delete a segment")
+                .describe("Its customers stay.")
+                .ok(204, "Deleted.", None),
+            _ => return None,
+        }
+    } else if is(&SEGMENT_CUSTOMER) {
+        match method {
+            "POST" => Operation::new("segments", "Add customers to a segment")
+                .describe(
+                    "Adding a member again is not an error. If any `customer_id` does not \
+                     exist, nothing is added: 400 under `customer_id` naming the missing ids.",
+                )
+                .body("SegmentMembers")
+                .ok(200, "The segment.", segment()),
+            "DELETE" => Operation::new("segments", "Remove customers from a segment")
+                .describe("Ids not in the segment are ignored.")
+                .query(vec![id_list_parameter(
+                    "customer__in",
+                    true,
+                    "The customers to remove, comma-separated (`1,2,3`).",
+                )])
+                .ok(200, "The segment.", segment())
+                .error("InvalidQuery"),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some(op)
+}
+
+/// The path parameters of a route template, in order.
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            let what = match name {
+                "id" if path.starts_with("/segment") => "The segment's id.",
+                "id" => "The customer's id.",
+                "address_id" => "The address's id (of this customer).",
+                "coupon_id" => "The coupon's id.",
+                _ => "An id.",
+            };
+            json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "description": format!("{what} Anything but a positive integer names no resource (404)."),
+                "schema": {"type": "integer", "format": "int64", "minimum": 1},
+            })
+        })
+        .collect()
+}
+
+/// The bearer scopes `method` needs: any one of them.
+fn bearer_security(method: &str) -> Value {
+    let method = Method::from_bytes(method.as_bytes()).expect("a method of an Allow list");
+    let mut scopes: Vec<&str> = access_for(&method)
+        .accepted_scopes()
+        .iter()
+        .map(Scope::as_str)
+        .collect();
+    scopes.sort_by_key(|s| !s.starts_with("crm:"));
+    Value::Array(
+        scopes
+            .into_iter()
+            .map(|scope| json!({ "oauth2": [scope] }))
+            .collect(),
+    )
+}
+
+fn operation_id(method: &str, name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}_{name}", method.to_ascii_lowercase())
+}
+
+/// The OpenAPI operation for `method` on `route`.
+fn api_operation(route: &RouteSpec, method: &str) -> Option<Value> {
+    let mut parameters = path_parameters(route.path);
+    let mut responses = Map::new();
+    let (tag, summary, description, body) = match method {
+        "OPTIONS" => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The resource's metadata; the `Allow` header lists its methods.",
+                    "headers": {"Allow": allow_header()},
+                    "content": json_content(schema_ref("OptionsMetadata")),
+                }),
+            );
+            let tag = describe(route, "GET")
+                .or_else(|| describe(route, "POST"))
+                .or_else(|| describe(route, "DELETE"))
+                .map_or("customers", |op| op.tag);
+            (tag, format!("Describe {}", route.name), String::new(), None)
+        }
+        "HEAD" => {
+            // GET without a body.
+            let get = describe(route, "GET")?;
+            parameters.extend(get.query);
+            for (status, what, _) in get.ok {
+                responses.insert(status.to_string(), json!({ "description": what }));
+            }
+            for name in get.errors.into_iter().chain(shared_errors(route, false)) {
+                let (status, what) = error_status(name);
+                responses.insert(status.to_string(), json!({ "description": what }));
+            }
+            (
+                get.tag,
+                format!("{} (headers only)", get.summary),
+                "As GET, without a body.".to_owned(),
+                None,
+            )
+        }
+        _ => {
+            let op = describe(route, method)?;
+            parameters.extend(op.query);
+            for (status, what, schema) in op.ok {
+                let mut response = json!({ "description": what });
+                if let Some(schema) = schema {
+                    response["content"] = json_content(schema);
+                }
+                let links = links(route);
+                if status == 201 && !links.is_empty() {
+                    response["links"] = Value::Object(links);
+                }
+                responses.insert(status.to_string(), response);
+            }
+            let reads_body = op.body.is_some();
+            for name in op
+                .errors
+                .into_iter()
+                .chain(shared_errors(route, reads_body))
+            {
+                let (status, _) = error_status(name);
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| response_ref(name));
+            }
+            let body = op.body.map(|name| {
+                // An empty body reads as `{}`: it is needed only when `{}`
+                // is not a valid body.
+                let schema = written_schemas()
+                    .into_iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, schema)| schema)
+                    .unwrap_or_else(|| panic!("no written schema {name}"));
+                let required = schema.get("required").is_some()
+                    || schema.get("anyOf").is_some()
+                    || schema["type"] == "array";
+                json!({
+                    "description": "JSON; an empty body reads as `{}`. Unknown and read-only fields are ignored.",
+                    "required": required,
+                    "content": json_content(schema_ref(name)),
+                })
+            });
+            (
+                op.tag,
+                op.summary.to_owned(),
+                op.description.to_owned(),
+                body,
+            )
+        }
+    };
+    if method == "OPTIONS" {
+        for name in shared_errors(route, false)
+            .into_iter()
+            .filter(|n| *n != "NotFound")
+        {
+            let (status, _) = error_status(name);
+            responses.insert(status.to_string(), response_ref(name));
+        }
+    }
+    let mut operation = json!({
+        "tags": [tag],
+        "summary": summary,
+        "operationId": operation_id(method, route.name),
+    });
+    if !description.is_empty() {
+        operation["description"] = json!(description);
+    }
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = body {
+        operation["requestBody"] = body;
+    }
+    operation["responses"] = Value::Object(sorted(responses));
+    operation["security"] = bearer_security(method);
+    Some(operation)
+}
+
+/// OpenAPI links from what a POST on `route` creates to the operations on it
+/// (they let clients and fuzzers follow a created id).
+fn links(route: &RouteSpec) -> Map<String, Value> {
+    let is = |spec: &RouteSpec| spec.path == route.path;
+    let (targets, parameters): (&[&RouteSpec], Value) = if is(&CUSTOMER_LIST) {
+        (
+            &[&CUSTOMER, &ADDRESS_LIST, &COUPON_LIST],
+            json!({"id": "$response.body#/id"}),
+        )
+    } else if is(&ADDRESS_LIST) {
+        (
+            &[&ADDRESS],
+            json!({"id": "$request.path.id", "address_id": "$response.body#/id"}),
+        )
+    } else if is(&COUPON_LIST) {
+        (
+            &[&COUPON],
+            json!({"id": "$request.path.id", "coupon_id": "$response.body#/coupon_id"}),
+        )
+    } else if is(&SEGMENT_LIST) {
+        (
+            &[&SEGMENT, &SEGMENT_CUSTOMER],
+            json!({"id": "$response.body#/id"}),
+        )
+    } else {
+        return Map::new();
+    };
+    let mut links = Map::new();
+    for target in targets {
+        for method in methods(target.allow) {
+            if matches!(method, "HEAD" | "OPTIONS") || describe(target, method).is_none() {
+                continue;
+            }
+            let id = operation_id(method, target.name);
+            links.insert(
+                id.clone(),
+                json!({"operationId": id, "parameters": parameters}),
+            );
+        }
+    }
+    links
+}
+
+/// The error answers every `/api/crm` operation on `route` shares.
+fn shared_errors(route: &RouteSpec, reads_body: bool) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if reads_body {
+        names.extend(["BadRequest", "PayloadTooLarge", "UnsupportedMediaType"]);
+    }
+    if route.path.contains('{') {
+        names.push("NotFound");
+    }
+    names.extend(["Unauthenticated", "Forbidden", "Throttled", "Unavailable"]);
+    names
+}
+
+/// Status codes in ascending order.
+fn sorted(map: Map<String, Value>) -> Map<String, Value> {
+    let mut entries: Vec<_> = map.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.into_iter().collect()
+}
+
+fn allow_header() -> Value {
+    json!({
+        "description": "The methods the resource answers.",
+        "required": true,
+        "schema": {"type": "string"},
+    })
+}
+
+fn retry_after_header() -> Value {
+    json!({
+        "description": "Seconds to wait before trying again.",
+        "required": true,
+        "schema": {"type": "string"},
+    })
+}
+
+fn www_authenticate_header(example: &str) -> Value {
+    json!({
+        "description": "The authentication challenge.",
+        "required": true,
+        "schema": {"type": "string"},
+        "example": example,
+    })
+}
+
+/// The `components.responses` entries: (name, status, description, body
+/// schema, headers).
+fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
+    vec![
+        (
+            "BadRequest",
+            400,
+            "The body is invalid: DRF field errors (`{\"field\": [\"message\"]}`, cross-field \
+             problems under `non_field_errors`), or `{\"detail\": \"JSON parse error - ...\"}` \
+             for malformed JSON.",
+            json!({"anyOf": [schema_ref("ValidationError"), schema_ref("Detail")]}),
+            json!({}),
+        ),
+        (
+            "InvalidQuery",
+            400,
+            "A query parameter is malformed: `{\"<param>\": [\"message\"]}`.",
+            schema_ref("ValidationError"),
+            json!({}),
+        ),
+        (
+            "Unauthenticated",
+            401,
+            "No bearer token, or one that is unknown, expired or revoked.",
+            schema_ref("Detail"),
+            json!({"WWW-Authenticate": www_authenticate_header(
+                "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Invalid token.\"",
+            )}),
+        ),
+        (
+            "Forbidden",
+            403,
+            "The token lacks the scope the method needs.",
+            schema_ref("Detail"),
+            json!({"WWW-Authenticate": www_authenticate_header(
+                "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"crm:read read\"",
+            )}),
+        ),
+        (
+            "NotFound",
+            404,
+            "No such resource: `{\"detail\": \"Not found.\"}`.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
+            "InvalidPage",
+            404,
+            "`page` is not a positive integer, or is past the last page: \
+             `{\"detail\": \"Invalid page.\"}`.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
+            "MethodNotAllowed",
+            405,
+            "The path does not answer this method.",
+            schema_ref("Detail"),
+            json!({"Allow": allow_header()}),
+        ),
+        (
+            "PayloadTooLarge",
+            413,
+            "The body is larger than the server's limit (1 MiB by default).",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
+            "UnsupportedMediaType",
+            415,
+            "A body whose content type is not JSON.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
+            "Throttled",
+            429,
+            "The client's rate limit is spent.",
+            schema_ref("Detail"),
+            json!({"Retry-After": retry_after_header()}),
+        ),
+        (
+            "Unavailable",
+            503,
+            "The database is unavailable; try again.",
+            schema_ref("Detail"),
+            json!({"Retry-After": retry_after_header()}),
+        ),
+        (
+            "OAuthBadRequest",
+            400,
+            "RFC 6749 section 5.2: `invalid_request`, `invalid_scope` or `unsupported_grant_type`.",
+            schema_ref("OAuthError"),
+            json!({}),
+        ),
+        (
+            "OAuthInvalidClient",
+            401,
+            "Client authentication failed: `{\"error\": \"invalid_client\"}`.",
+            schema_ref("OAuthError"),
+            json!({"WWW-Authenticate": www_authenticate_header("Basic realm=\"oauth\"")}),
+        ),
+    ]
+}
+
+fn error_status(name: &str) -> (u16, &'static str) {
+    error_responses()
+        .into_iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, status, what, ..)| (status, what))
+        .unwrap_or_else(|| panic!("no response component {name}"))
+}
+
+fn array(items: Value) -> Value {
+    json!({"type": "array", "items": items})
+}
+
+fn query_parameter(name: &str, required: bool, description: &str, schema: Value) -> Value {
+    json!({
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    })
+}
+
+fn id_list_parameter(name: &str, required: bool, description: &str) -> Value {
+    let mut parameter = query_parameter(
+        name,
+        required,
+        description,
+        json!({"type": "array", "items": {"type": "integer", "format": "int64"}}),
+    );
+    if required {
+        parameter["schema"]["minItems"] = json!(1);
+    }
+    parameter["style"] = json!("form");
+    parameter["explode"] = json!(false);
+    parameter
+}
+
+fn page_parameters() -> Vec<Value> {
+    vec![
+        query_parameter(
+            "page",
+            false,
+            "The page number, from 1. Not a positive integer, or past the last page: 404 \
+             `Invalid page.`; empty means 1.",
+            json!({"type": "integer", "format": "int64", "minimum": 1, "default": 1}),
+        ),
+        query_parameter(
+            "page_size",
+            false,
+            &format!(
+                "Items per page, default {}; larger values are clamped to {}; a value that is \
+                 not a positive integer means the default.",
+                PageRequest::DEFAULT_SIZE,
+                PageRequest::MAX_SIZE
+            ),
+            json!({"type": "integer", "format": "int64", "minimum": 1, "default": PageRequest::DEFAULT_SIZE}),
+        ),
+    ]
+}
+
+/// The customer list filters (`input::customer_filter`).
+fn customer_filters() -> Vec<Value> {
+    let integer = || json!({"type": "integer", "format": "int64"});
+    let text = || json!({"type": "string", "pattern": NO_NUL});
+    let instant = || json!({"type": "string", "format": "date-time"});
+    let mut parameters = vec![
+        query_parameter("id", false, "Exact id.", integer()),
+        id_list_parameter(
+            "id__in",
+            false,
+            "Any of these ids, comma-separated (`1,2`).",
+        ),
+        query_parameter(
+            "coupon",
+            false,
+            "Customers holding this coupon id.",
+            integer(),
+        ),
+        query_parameter(
+            "coupon__exclude",
+            false,
+            "Customers not holding this coupon id.",
+            integer(),
+        ),
+        query_parameter("segment", false, "Customers in this segment id.", integer()),
+        query_parameter(
+            "segment__exclude",
+            false,
+            "Customers not in this segment id.",
+            integer(),
+        ),
+        query_parameter("mobile", false, "Exact mobile.", text()),
+        query_parameter("email", false, "Exact e-mail, case-insensitively.", text()),
+        query_parameter("tag", false, "Customers carrying this tag.", text()),
+        query_parameter(
+            "search",
+            false,
+            "Case-insensitive substring of `full_name`, `mobile` or `email`.",
+            text(),
+        ),
+    ];
+    for (name, what) in [
+        ("created_at__gte", "Created at or after (RFC 3339)."),
+        ("created_at__lte", "Created at or before (RFC 3339)."),
+        ("updated_at__gte", "Updated at or after (RFC 3339)."),
+        ("updated_at__lte", "Updated at or before (RFC 3339)."),
+    ] {
+        parameters.push(query_parameter(name, false, what, instant()));
+    }
+    parameters.push(query_parameter(
+        "ordering",
+        false,
+        "The order of the list; default `-id` (newest first).",
+        json!({"type": "string", "enum": CustomerOrdering::CHOICES, "default": "-id"}),
+    ));
+    parameters
+}
+
+/// Paths outside `/api/crm`: the authorization server, probes, metrics and
+/// this document.
+fn public_paths() -> Vec<(String, Value)> {
+    let oauth_errors = || {
+        let mut responses = Map::new();
+        responses.insert("400".into(), response_ref("OAuthBadRequest"));
+        responses.insert("401".into(), response_ref("OAuthInvalidClient"));
+        responses.insert("413".into(), response_ref("PayloadTooLarge"));
+        responses.insert("503".into(), response_ref("Unavailable"));
+        responses
+    };
+    let form = |schema: &str| {
+        json!({
+            "required": true,
+            "content": {"application/x-www-form-urlencoded": {"schema": schema_ref(schema)}},
+        })
+    };
+    let client_auth = json!([{"clientBasic": []}, {}]);
+    let options = |name: &str| {
+        json!({
+            "tags": ["oauth"],
+            "summary": format!("Describe {name}"),
+            "operationId": operation_id("OPTIONS", name),
+            "responses": {"200": {
+                "description": "The resource's metadata; the `Allow` header lists its methods.",
+                "headers": {"Allow": allow_header()},
+                "content": json_content(schema_ref("OptionsMetadata")),
+            }},
+            "security": [],
+        })
+    };
+    let oauth =
+        |path: &str, name: &str, summary: &str, description: &str, request: &str, ok: Value| {
+            let mut responses = oauth_errors();
+            responses.insert("200".into(), ok);
+            (
+                format!("{path}/"),
+                json!({
+                    "post": {
+                        "tags": ["oauth"],
+                        "summary": summary,
+                        "description": description,
+                        "operationId": operation_id("POST", name),
+                        "requestBody": form(request),
+                        "responses": sorted(responses),
+                        "security": client_auth.clone(),
+                    },
+                    "options": options(name),
+                }),
+            )
+        };
+    let no_store = json!({
+        "Cache-Control": {"required": true, "schema": {"type": "string", "const": "no-store"}},
+    });
+    let probe = |name: &str, summary: &str, ok: Value, unavailable: Option<Value>| {
+        let mut responses = Map::new();
+        responses.insert("200".into(), ok.clone());
+        if let Some(u) = &unavailable {
+            responses.insert("503".into(), u.clone());
+        }
+        let head_responses: Map<String, Value> = responses
+            .iter()
+            .map(|(status, r)| (status.clone(), json!({"description": r["description"]})))
+            .collect();
+        json!({
+            "get": {
+                "tags": ["operations"],
+                "summary": summary,
+                "operationId": operation_id("GET", name),
+                "responses": responses,
+                "security": [],
+            },
+            "head": {
+                "tags": ["operations"],
+                "summary": format!("{summary} (headers only)"),
+                "operationId": operation_id("HEAD", name),
+                "responses": head_responses,
+                "security": [],
+            },
+        })
+    };
+    vec![
+        oauth(
+            TOKEN_PATH,
+            "token",
+            "Issue an access token (client credentials)",
+            "RFC 6749 section 4.4. The client authenticates with HTTP Basic or with the \
+             `client_id` and `client_secret` fields (not both). `scope` is space-separated, a \
+             subset of the client's scopes; absent means all of them.",
+            "TokenRequest",
+            json!({
+                "description": "The token (`Cache-Control: no-store`).",
+                "headers": no_store.clone(),
+                "content": json_content(schema_ref("TokenResponse")),
+            }),
+        ),
+        oauth(
+            REVOKE_PATH,
+            "revoke_token",
+            "Revoke a token",
+            "RFC 7009: 200 whether or not the token existed; a client revokes only its own tokens.",
+            "RevokeRequest",
+            json!({"description": "Revoked, or there was no such token of this client. No body.", "headers": no_store.clone()}),
+        ),
+        oauth(
+            INTROSPECT_PATH,
+            "introspect",
+            "Introspect a token",
+            "RFC 7662.",
+            "IntrospectRequest",
+            json!({
+                "description": "What the token is; `{\"active\": false}` for an unknown, expired or revoked one.",
+                "headers": no_store,
+                "content": json_content(schema_ref("Introspection")),
+            }),
+        ),
+        (
+            health::HEALTHZ_PATH.to_owned(),
+            probe(
+                "healthz",
+                "Liveness: the process is up",
+                json!({"description": "Up.", "content": json_content(schema_ref("Health"))}),
+                None,
+            ),
+        ),
+        (
+            health::READYZ_PATH.to_owned(),
+            probe(
+                "readyz",
+                "Readiness: the database answers",
+                json!({"description": "Ready.", "content": json_content(schema_ref("Readiness"))}),
+                Some(json!({
+                    "description": "The database does not answer.",
+                    "content": json_content(schema_ref("Readiness")),
+                })),
+            ),
+        ),
+        (
+            METRICS_PATH.to_owned(),
+            json!({"get": {
+                "tags": ["operations"],
+                "summary": "Prometheus metrics",
+                "operationId": "get_metrics",
+                "responses": {"200": {
+                    "description": "The Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }},
+                "security": [],
+            }}),
+        ),
+        (
+            OPENAPI_PATH.to_owned(),
+            json!({"get": {
+                "tags": ["operations"],
+                "summary": "This OpenAPI document",
+                "operationId": "get_openapi",
+                "responses": {"200": {
+                    "description": "The OpenAPI 3.1 description of the API.",
+                    "content": json_content(json!({"type": "object", "required": ["openapi", "paths"]})),
+                }},
+                "security": [],
+            }}),
+        ),
+    ]
+}
+
+/// `T`'s schema and those it refers to, by name.
+fn with_dependencies<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
+    out.push((T::name().into_owned(), T::schema()));
+    T::schemas(out);
+}
+
+fn components() -> Value {
+    // The wire representations, derived from the DTOs the handlers render.
+    let mut derived = Vec::new();
+    with_dependencies::<CustomerDto>(&mut derived);
+    with_dependencies::<CustomerListItemDto>(&mut derived);
+    with_dependencies::<SegmentDto>(&mut derived);
+    with_dependencies::<CouponHoldingDto>(&mut derived);
+    derived.push((
+        "CustomerPage".into(),
+        PageDto::<CustomerListItemDto>::schema(),
+    ));
+    derived.push(("SegmentPage".into(), PageDto::<SegmentDto>::schema()));
+    let mut schemas = Map::new();
+    for (name, schema) in derived {
+        schemas.insert(
+            name,
+            serde_json::to_value(schema).expect("schemas serialize"),
+        );
+    }
+    for (name, schema) in written_schemas().into_iter().chain(other_schemas()) {
+        schemas.insert(name.to_owned(), schema);
+    }
+    let mut responses = Map::new();
+    for (name, _, description, schema, headers) in error_responses() {
+        let mut response = json!({
+            "description": description,
+            "content": json_content(schema),
+        });
+        if headers.as_object().is_some_and(|h| !h.is_empty()) {
+            response["headers"] = headers;
+        }
+        responses.insert(name.to_owned(), response);
+    }
+    let scopes: Map<String, Value> = Scope::ALL
+        .iter()
+        .map(|scope| {
+            let what = match scope {
+                Scope::Read | Scope::CrmRead => "Read customers and segments (GET, HEAD, OPTIONS).",
+                Scope::Write | Scope::CrmWrite => {
+                    "Create, change and delete (POST, PUT, PATCH, DELETE)."
+                }
+            };
+            (scope.as_str().to_owned(), json!(what))
+        })
+        .collect();
+    json!({
+        "schemas": sorted(schemas),
+        "responses": sorted(responses),
+        "securitySchemes": {
+            "oauth2": {
+                "type": "oauth2",
+                "description": "Bearer tokens from the client credentials grant. Reads need \
+                                `crm:read` or `read`; writes need `crm:write` or `write`.",
+                "flows": {"clientCredentials": {
+                    "tokenUrl": format!("{TOKEN_PATH}/"),
+                    "scopes": scopes,
+                }},
+            },
+            "clientBasic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "OAuth client authentication (RFC 6749 section 2.3.1): \
+                                client_id and client_secret; the form fields are the alternative.",
+            },
+        },
+    })
+}
+
+/// The server refuses NUL characters in every text.
+const NO_NUL: &str = "^[^\\u0000]*$";
+/// Not blank once trimmed, and no NUL characters.
+const NOT_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
+
+/// A text of at most `max` characters (counted after trimming).
+fn text(max: usize) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": NO_NUL})
+}
+
+/// A text that must not be blank, at most `max` characters.
+fn required_text(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK})
+}
+
+/// A customer create body: the writable fields, at least one of `mobile`,
+/// `email`, `full_name` not blank.
+fn customer_create(write: &Value) -> Value {
+    let mut schema = write.clone();
+    schema["description"] = json!(
+        "The writable fields of a new customer; at least one of `mobile`, `email` and \
+         `full_name` must not be blank (else 400 under `non_field_errors`)."
+    );
+    schema["anyOf"] = json!([
+        {"required": ["mobile"], "properties": {"mobile": {"not": {"const": ""}}}},
+        {"required": ["email"], "properties": {"email": {"minLength": 1}}},
+        {"required": ["full_name"], "properties": {"full_name": {"pattern": NOT_BLANK}}},
+    ]);
+    schema
+}
+
+/// Request bodies: what `input.rs` reads.
+fn written_schemas() -> Vec<(&'static str, Value)> {
+    let profile: Map<String, Value> = ProfilePatch::KEYS
+        .iter()
+        .map(|key| ((*key).to_owned(), text(255)))
+        .collect();
+    let address = |required: bool| {
+        let mut properties = Map::new();
+        for field in AddressChanges::TEXT_FIELDS {
+            let schema = if AddressChanges::REQUIRED.contains(&field) {
+                required_text(AddressChanges::MAX_CHARS)
+            } else {
+                text(AddressChanges::MAX_CHARS)
+            };
+            properties.insert(field.to_owned(), schema);
+        }
+        properties.insert(
+            "is_default".into(),
+            json!({"type": "boolean", "description": "Setting it clears it on the customer's other addresses."}),
+        );
+        let mut schema = json!({"type": "object", "properties": properties});
+        if required {
+            schema["required"] = json!(AddressChanges::REQUIRED);
+        }
+        schema
+    };
+    let title = required_text(255);
+    let mut schemas = vec![
+        (
+            "CustomerWrite",
+            json!({
+                "type": "object",
+                "description": "The writable fields of a customer. On update, fields left out keep their values.",
+                "properties": {
+                    "mobile": {
+                        "description": "An optional `+` then 5 to 20 digits, or blank. A JSON number is stored as its digits.",
+                        "anyOf": [
+                            {"type": "string", "pattern": "^(\\+?[0-9]{5,20})?$"},
+                            {"type": "integer", "minimum": 10000, "maximum": u64::MAX},
+                        ],
+                    },
+                    "full_name": text(255),
+                    "gender": {"type": "string", "enum": Gender::ALL.map(Gender::as_str), "default": "unknown"},
+                    "email": {
+                        "description": "A valid address or blank.",
+                        "anyOf": [
+                            {"type": "string", "format": "email", "maxLength": Email::MAX_CHARS},
+                            {"type": "string", "maxLength": 0},
+                        ],
+                    },
+                    "birthday": {"type": ["string", "null"], "format": "date", "description": "Not in the future."},
+                    "avatar": {
+                        "type": "string",
+                        "maxLength": 1024,
+                        "pattern": "^(https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][^\\s\\u0000]*)?)?$",
+                        "description": "An http(s) URL or blank.",
+                    },
+                    "note": text(10_000),
+                    "accepts_marketing": {"type": "boolean", "default": false},
+                    "referral_code": text(32),
+                    "referrer": {
+                        "type": ["integer", "null"],
+                        "format": "int64",
+                        "minimum": 1,
+                        "description": "The id of an existing customer, not this one.",
+                    },
+                    "multipass_identifier": {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "pattern": NOT_BLANK},
+                    "tags": {
+                        "type": "array",
+                        "description": "Replaces the set; trimmed, duplicates dropped.",
+                        "items": required_text(Tag::MAX_CHARS),
+                    },
+                    "profile": {"type": "object", "properties": profile},
+                    "metafields": {
+                        "type": "array",
+                        "description": "Replaces all; (namespace, key) unique.",
+                        "items": schema_ref("MetafieldWrite"),
+                    },
+                },
+            }),
+        ),
+        (
+            "MetafieldWrite",
+            json!({
+                "type": "object",
+                "required": ["namespace", "key", "value"],
+                "properties": {
+                    "namespace": required_text(64),
+                    "key": required_text(64),
+                    "value": text(4096),
+                },
+            }),
+        ),
+        ("AddressCreate", address(true)),
+        ("AddressPatch", address(false)),
+        (
+            "CouponGrant",
+            json!({
+                "type": "object",
+                "required": ["coupon_id"],
+                "properties": {"coupon_id": {"type": "integer", "format": "int64", "minimum": 1}},
+            }),
+        ),
+        (
+            "SegmentCreate",
+            json!({"type": "object", "required": ["title"], "properties": {"title": title}}),
+        ),
+        (
+            "SegmentPatch",
+            json!({"type": "object", "properties": {"title": title}}),
+        ),
+        (
+            "SegmentMembers",
+            json!({
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["customer_id"],
+                    "properties": {"customer_id": {"type": "integer", "format": "int64", "minimum": 1}},
+                },
+            }),
+        ),
+        (
+            "TokenRequest",
+            json!({
+                "type": "object",
+                "required": ["grant_type"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "scope": {"type": "string", "description": "Space-separated scopes."},
+                    "client_id": {"type": "string", "minLength": 1},
+                    "client_secret": {"type": "string", "minLength": 1},
+                },
+            }),
+        ),
+        (
+            "RevokeRequest",
+            json!({
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": {"type": "string", "minLength": 1},
+                    "token_type_hint": {"type": "string"},
+                    "client_id": {"type": "string", "minLength": 1},
+                    "client_secret": {"type": "string", "minLength": 1},
+                },
+            }),
+        ),
+        (
+            "IntrospectRequest",
+            json!({
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": {"type": "string", "minLength": 1},
+                    "client_id": {"type": "string", "minLength": 1},
+                    "client_secret": {"type": "string", "minLength": 1},
+                },
+            }),
+        ),
+    ];
+    let create = customer_create(&schemas[0].1);
+    schemas.push(("CustomerCreate", create));
+    schemas
+}
+
+/// Error bodies and the bodies the handlers build with `json!`.
+fn other_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "ValidationError",
+            json!({
+                "type": "object",
+                "description": "DRF field errors: each field (or `non_field_errors`) with its messages.",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                "example": {"mobile": ["customer with this mobile already exists."]},
+            }),
+        ),
+        (
+            "Detail",
+            json!({
+                "type": "object",
+                "required": ["detail"],
+                "properties": {"detail": {"type": "string"}},
+                "example": {"detail": "Not found."},
+            }),
+        ),
+        (
+            "OAuthError",
+            json!({
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {
+                    "type": "string",
+                    "enum": ["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type"],
+                }},
+            }),
+        ),
+        (
+            "TokenResponse",
+            json!({
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_in", "scope"],
+                "properties": {
+                    "access_token": {"type": "string"},
+                    "token_type": {"type": "string", "const": "Bearer"},
+                    "expires_in": {"type": "integer", "description": "Seconds."},
+                    "scope": {"type": "string", "description": "Space-separated granted scopes."},
+                },
+            }),
+        ),
+        (
+            "Introspection",
+            json!({
+                "type": "object",
+                "required": ["active"],
+                "properties": {
+                    "active": {"type": "boolean"},
+                    "scope": {"type": "string"},
+                    "client_id": {"type": "string"},
+                    "token_type": {"type": "string", "const": "Bearer"},
+                    "exp": {"type": "integer", "description": "Expiry, Unix time."},
+                    "iat": {"type": "integer", "description": "Issue time, Unix time."},
+                },
+            }),
+        ),
+        (
+            "OptionsMetadata",
+            json!({
+                "type": "object",
+                "required": ["name", "description", "renders", "parses"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "renders": {"type": "array", "items": {"type": "string"}},
+                    "parses": {"type": "array", "items": {"type": "string"}},
+                },
+            }),
+        ),
+        (
+            "Health",
+            json!({
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"type": "string", "const": "ok"}},
+            }),
+        ),
+        (
+            "Readiness",
+            json!({
+                "type": "object",
+                "required": ["status", "database"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                    "database": {"type": "string", "enum": ["ok", "unavailable"]},
+                },
+            }),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+
+    /// Every (path, method) the server answers outside `/api/crm`.
+    const PUBLIC_OPERATIONS: &[(&str, &[&str])] = &[
+        ("/oauth/token/", &["POST", "OPTIONS"]),
+        ("/oauth/revoke_token/", &["POST", "OPTIONS"]),
+        ("/oauth/introspect/", &["POST", "OPTIONS"]),
+        ("/healthz", &["GET", "HEAD"]),
+        ("/readyz", &["GET", "HEAD"]),
+        ("/metrics", &["GET"]),
+        ("/api/openapi.json", &["GET"]),
+    ];
+
+    fn operation<'a>(doc: &'a Value, path: &str, method: &str) -> Option<&'a Value> {
+        doc["paths"].get(path)?.get(method.to_ascii_lowercase())
+    }
+
+    #[test]
+    fn every_route_and_method_is_documented() {
+        let doc = document();
+        let mut missing = Vec::new();
+        for route in API_ROUTES {
+            let path = format!("{API_PREFIX}{}/", route.path);
+            for method in methods(route.allow) {
+                if operation(&doc, &path, method).is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        for (path, methods) in PUBLIC_OPERATIONS {
+            for method in *methods {
+                if operation(&doc, path, method).is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "missing from the OpenAPI document (describe them in crates/crm-http/src/openapi.rs): {missing:?}"
+        );
+    }
+
+    #[test]
+    fn committed_copy_is_current() {
+        let generated = document_json();
+        if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+            std::fs::write(COMMITTED, generated).expect("docs/openapi.json is writable");
+            return;
+        }
+        let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is not the document the code generates; regenerate it with \
+             `UPDATE_OPENAPI=1 cargo test -p crm-http openapi` and commit the result"
+        );
+    }
+}
