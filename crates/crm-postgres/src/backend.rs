@@ -39,6 +39,47 @@ pub fn write_transaction<T>(
     conn.transaction(f)
 }
 
+diesel::table! {
+    /// The number of customers, as the sum of its rows; kept by triggers
+    /// (migration `2026-11-30-000004_performance`).
+    customer_count_shards (shard) {
+        shard -> SmallInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The number of members of each segment, as the sum of its rows with
+    /// that `segment_id`; kept by triggers like `customer_count_shards`.
+    segment_member_counts (segment_id, shard) {
+        segment_id -> BigInt,
+        shard -> SmallInt,
+        n -> BigInt,
+    }
+}
+
+/// The number of customers, exact in the transaction's snapshot, without
+/// counting a million rows: triggers keep it in `customer_count_shards`,
+/// spread over a few rows so concurrent inserts do not queue on one row
+/// lock. (The rows are summed here: a plain typed query is a prepared
+/// statement Diesel caches, an SQL aggregate literal would not be.)
+pub fn count_all_customers(conn: &mut Conn) -> Result<i64, StoreError> {
+    let shards: Vec<i64> = customer_count_shards::table
+        .select(customer_count_shards::n)
+        .load(conn)?;
+    Ok(shards.iter().sum())
+}
+
+/// The number of members of segment `id` (0 for no such segment), kept by
+/// triggers in `segment_member_counts` like the customers' count.
+pub fn count_segment_members(conn: &mut Conn, id: i64) -> Result<i64, StoreError> {
+    let shards: Vec<i64> = segment_member_counts::table
+        .filter(segment_member_counts::segment_id.eq(id))
+        .select(segment_member_counts::n)
+        .load(conn)?;
+    Ok(shards.iter().sum())
+}
+
 /// `SELECT ... FOR UPDATE` on the customer; whether it exists.
 pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
     Ok(customers::table

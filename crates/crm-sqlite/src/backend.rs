@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::common::error::{StoreError, StoreResult};
-use crate::schema::{customers, segments};
+use crate::schema::{customers, segment_memberships, segments};
 
 pub type Db = diesel::sqlite::Sqlite;
 pub type Conn = diesel::sqlite::SqliteConnection;
@@ -37,6 +37,19 @@ pub fn write_transaction<T>(
     f: impl FnOnce(&mut Conn) -> StoreResult<T>,
 ) -> StoreResult<T> {
     conn.immediate_transaction(f)
+}
+
+/// The number of customers: SQLite counts the rows (it keeps no counter).
+pub fn count_all_customers(conn: &mut Conn) -> Result<i64, StoreError> {
+    Ok(customers::table.count().get_result(conn)?)
+}
+
+/// The number of members of segment `id`: SQLite counts its memberships.
+pub fn count_segment_members(conn: &mut Conn, id: i64) -> Result<i64, StoreError> {
+    Ok(segment_memberships::table
+        .filter(segment_memberships::segment_id.eq(id))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Whether the customer exists. The write transaction already holds the

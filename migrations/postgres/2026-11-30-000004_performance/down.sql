@@ -1,0 +1,20 @@
+DROP TRIGGER segments_member_count_delete ON segments;
+DROP FUNCTION segment_member_count_dropped();
+DROP TRIGGER segment_memberships_count_truncate ON segment_memberships;
+DROP TRIGGER segment_memberships_count_delete ON segment_memberships;
+DROP TRIGGER segment_memberships_count_insert ON segment_memberships;
+DROP FUNCTION segment_member_count_truncated();
+DROP FUNCTION segment_member_count_deleted();
+DROP FUNCTION segment_member_count_inserted();
+DROP TABLE segment_member_counts;
+DROP TRIGGER customers_count_truncate ON customers;
+DROP TRIGGER customers_count_delete ON customers;
+DROP TRIGGER customers_count_insert ON customers;
+DROP FUNCTION customer_count_truncated();
+DROP FUNCTION customer_count_deleted();
+DROP FUNCTION customer_count_inserted();
+DROP TABLE customer_count_shards;
+DROP INDEX customers_email_trgm_idx;
+DROP INDEX customers_mobile_trgm_idx;
+DROP INDEX customers_full_name_trgm_idx;
+-- pg_trgm stays: other objects may use it, and it costs nothing unused.
