@@ -6,7 +6,8 @@ use crm_domain::customer::{AddressId, CouponId, CustomerId};
 use time::OffsetDateTime;
 
 use super::{
-    path_id, resource, ADDRESS, ADDRESS_LIST, COUPON, COUPON_LIST, CUSTOMER, CUSTOMER_LIST,
+    collection, instance, path_id, resource, ADDRESS, ADDRESS_LIST, COUPON, COUPON_LIST, CUSTOMER,
+    CUSTOMER_LIST,
 };
 use crate::body::JsonBody;
 use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto, Render};
@@ -18,41 +19,17 @@ use crate::{ApiSettings, Services};
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
-        resource(&CUSTOMER_LIST)
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource(&CUSTOMER)
-            .route(web::get().to(retrieve))
-            .route(web::head().to(retrieve))
-            .route(web::put().to(update))
-            .route(web::patch().to(update))
-            .route(web::delete().to(destroy)),
-    )
-    .service(
-        resource(&ADDRESS_LIST)
-            .route(web::get().to(list_addresses))
-            .route(web::head().to(list_addresses))
-            .route(web::post().to(create_address)),
-    )
-    .service(
-        resource(&ADDRESS)
-            .route(web::get().to(retrieve_address))
-            .route(web::head().to(retrieve_address))
-            .route(web::put().to(update_address))
-            .route(web::patch().to(update_address))
-            .route(web::delete().to(destroy_address)),
-    )
-    .service(
-        resource(&COUPON_LIST)
-            .route(web::get().to(list_coupons))
-            .route(web::head().to(list_coupons))
-            .route(web::post().to(grant_coupon)),
-    )
-    .service(resource(&COUPON).route(web::delete().to(revoke_coupon)));
+    cfg.service(collection(&CUSTOMER_LIST, list, create))
+        .service(instance(&CUSTOMER, retrieve, update, destroy))
+        .service(collection(&ADDRESS_LIST, list_addresses, create_address))
+        .service(instance(
+            &ADDRESS,
+            retrieve_address,
+            update_address,
+            destroy_address,
+        ))
+        .service(collection(&COUPON_LIST, list_coupons, grant_coupon))
+        .service(resource(&COUPON).route(web::delete().to(revoke_coupon)));
 }
 
 fn render(settings: &ApiSettings) -> Render {

@@ -8,7 +8,7 @@ pub mod segments;
 
 use actix_web::http::header;
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{HttpRequest, HttpResponse, Resource};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -55,6 +55,44 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
 /// has no route for, and OPTIONS with its metadata.
 pub fn resource(spec: &RouteSpec) -> Resource {
     public_resource(spec.path, spec.name, spec.allow)
+}
+
+/// A collection resource: GET and HEAD list it, POST adds to it.
+pub fn collection<L, LA, C, CA>(spec: &RouteSpec, list: L, create: C) -> Resource
+where
+    L: Handler<LA>,
+    LA: FromRequest + 'static,
+    L::Output: Responder + 'static,
+    C: Handler<CA>,
+    CA: FromRequest + 'static,
+    C::Output: Responder + 'static,
+{
+    resource(spec)
+        .route(web::get().to(list.clone()))
+        .route(web::head().to(list))
+        .route(web::post().to(create))
+}
+
+/// An instance resource: GET and HEAD read it, PUT and PATCH change it
+/// (the handler tells them apart by method), DELETE removes it.
+pub fn instance<R, RA, U, UA, D, DA>(spec: &RouteSpec, read: R, update: U, delete: D) -> Resource
+where
+    R: Handler<RA>,
+    RA: FromRequest + 'static,
+    R::Output: Responder + 'static,
+    U: Handler<UA>,
+    UA: FromRequest + 'static,
+    U::Output: Responder + 'static,
+    D: Handler<DA>,
+    DA: FromRequest + 'static,
+    D::Output: Responder + 'static,
+{
+    resource(spec)
+        .route(web::get().to(read.clone()))
+        .route(web::head().to(read))
+        .route(web::put().to(update.clone()))
+        .route(web::patch().to(update))
+        .route(web::delete().to(delete))
 }
 
 /// Like [`resource`], for routes outside `/api/crm`.

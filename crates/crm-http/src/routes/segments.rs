@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::segment::SegmentId;
 use crm_domain::FieldErrors;
 
-use super::{path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
+use super::{collection, instance, path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
 use crate::body::JsonBody;
 use crate::dto::{Render, SegmentDto};
 use crate::error::ApiError;
@@ -16,25 +16,13 @@ use crate::{ApiSettings, Services};
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
-        resource(&SEGMENT_LIST)
-            .route(web::get().to(list))
-            .route(web::head().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource(&SEGMENT)
-            .route(web::get().to(retrieve))
-            .route(web::head().to(retrieve))
-            .route(web::put().to(rename))
-            .route(web::patch().to(rename))
-            .route(web::delete().to(destroy)),
-    )
-    .service(
-        resource(&SEGMENT_CUSTOMER)
-            .route(web::post().to(add_members))
-            .route(web::delete().to(remove_members)),
-    );
+    cfg.service(collection(&SEGMENT_LIST, list, create))
+        .service(instance(&SEGMENT, retrieve, rename, destroy))
+        .service(
+            resource(&SEGMENT_CUSTOMER)
+                .route(web::post().to(add_members))
+                .route(web::delete().to(remove_members)),
+        );
 }
 
 fn segment_id(req: &HttpRequest) -> Result<SegmentId> {
