@@ -13,6 +13,7 @@ use time::{Date, OffsetDateTime};
 
 use super::error::{fail, StoreResult};
 use super::load;
+use super::rows::CustomerRow;
 use super::store::Store;
 use crate::schema::{
     customer_coupons, customer_metafields, customer_tags, customers, segment_memberships,
@@ -106,7 +107,7 @@ fn insert_customer(
     conn: &mut Conn,
     changes: &CustomerChanges,
     now: OffsetDateTime,
-) -> StoreResult<i64> {
+) -> StoreResult<CustomerRow> {
     let mut profile = Profile::default();
     changes.profile.apply_to(&mut profile);
     let set = changeset(changes, now);
@@ -133,7 +134,7 @@ fn insert_customer(
     };
     Ok(diesel::insert_into(customers::table)
         .values(&row)
-        .returning(customers::id)
+        .returning(CustomerRow::as_returning())
         .get_result(conn)?)
 }
 
@@ -390,9 +391,28 @@ impl CustomerRepository for Store {
         let changes = changes.clone();
         self.write(move |conn| {
             check_referrer(conn, &changes)?;
-            let id = insert_customer(conn, &changes, now)?;
-            replace_children(conn, id, &changes)?;
-            load::customer(conn, id)
+            let row = insert_customer(conn, &changes, now)?;
+            replace_children(conn, row.id, &changes)?;
+            // Answered from what was written: a new customer has no
+            // addresses, segments or referred customers yet.
+            let tags = changes.tags.as_ref().map_or_else(Vec::new, |set| {
+                set.iter().map(|t| t.as_str().to_owned()).collect()
+            });
+            let metafields = changes
+                .metafields
+                .as_ref()
+                .map_or_else(Vec::new, |m| m.as_slice().to_vec());
+            Ok(load::assemble(
+                row,
+                load::Related {
+                    tags,
+                    addresses: Vec::new(),
+                    segments: Vec::new(),
+                    metafields,
+                    referred: 0,
+                    spent_of_referred: 0,
+                },
+            ))
         })
         .await
     }

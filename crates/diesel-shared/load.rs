@@ -175,11 +175,37 @@ pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
             sql::<BigInt>("CAST(COALESCE(SUM(total_spent_cents), 0) AS BIGINT)"),
         ))
         .first(conn)?;
-    Ok(Customer {
+    Ok(assemble(
+        row,
+        Related {
+            tags,
+            addresses,
+            segments,
+            metafields,
+            referred,
+            spent_of_referred,
+        },
+    ))
+}
+
+/// What a whole customer holds besides its own row.
+pub struct Related {
+    pub tags: Vec<String>,
+    pub addresses: Vec<Address>,
+    pub segments: Vec<SegmentRef>,
+    pub metafields: Vec<Metafield>,
+    /// How many customers name this one as referrer, and what they spent.
+    pub referred: i64,
+    pub spent_of_referred: i64,
+}
+
+/// The whole customer from its row and related data.
+pub fn assemble(row: CustomerRow, related: Related) -> Customer {
+    Customer {
         id: customer_id(row.id),
         gender: row.gender(),
         profile: row.profile(),
-        statistics: row.statistics(referred, spent_of_referred),
+        statistics: row.statistics(related.referred, related.spent_of_referred),
         referrer: row.referrer_id.map(customer_id),
         mobile: row.mobile,
         full_name: row.full_name,
@@ -191,13 +217,13 @@ pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
         referral_code: row.referral_code,
         multipass_identifier: row.multipass_identifier,
         wechat_nickname: row.wechat_nickname,
-        tags,
-        addresses,
-        segments,
-        metafields,
+        tags: related.tags,
+        addresses: related.addresses,
+        segments: related.segments,
+        metafields: related.metafields,
         created_at: row.created_at,
         updated_at: row.updated_at,
-    })
+    }
 }
 
 /// Fails with `NotFound` unless customer `id` exists; with `lock`, holds a
