@@ -50,6 +50,13 @@ pub struct ApiSettings {
 
 impl ApiSettings {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+    /// How timestamps are rendered under these settings.
+    pub fn render(&self) -> dto::Render {
+        dto::Render {
+            offset: self.utc_offset,
+        }
+    }
 }
 
 impl Default for ApiSettings {

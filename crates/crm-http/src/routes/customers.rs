@@ -10,7 +10,7 @@ use super::{
     CUSTOMER_LIST,
 };
 use crate::body::JsonBody;
-use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto, Render};
+use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto};
 use crate::error::ApiError;
 use crate::input::{self, Query};
 use crate::pagination;
@@ -32,12 +32,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resource(&COUPON).route(web::delete().to(revoke_coupon)));
 }
 
-fn render(settings: &ApiSettings) -> Render {
-    Render {
-        offset: settings.utc_offset,
-    }
-}
-
 fn customer_id(req: &HttpRequest) -> Result<CustomerId> {
     path_id(req, "id", CustomerId::parse)
 }
@@ -57,7 +51,7 @@ async fn list(
     let filter = input::customer_filter(&query)?;
     let page = pagination::page_request(&query)?;
     let result = services.customers.list(&filter, page).await?;
-    let r = render(&settings);
+    let r = settings.render();
     let body = pagination::envelope(&req, &settings, &query, result, |c| {
         CustomerListItemDto::new(c, r, true)
     });
@@ -71,7 +65,7 @@ async fn create(
 ) -> Result<HttpResponse> {
     let changes = input::customer_changes(&body.0, today(&settings))?;
     let customer = services.customers.create(changes).await?;
-    Ok(HttpResponse::Created().json(CustomerDto::new(&customer, render(&settings))))
+    Ok(HttpResponse::Created().json(CustomerDto::new(&customer, settings.render())))
 }
 
 async fn retrieve(
@@ -80,7 +74,7 @@ async fn retrieve(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let customer = services.customers.get(customer_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, render(&settings))))
+    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, settings.render())))
 }
 
 async fn update(
@@ -92,7 +86,7 @@ async fn update(
     let id = customer_id(&req)?;
     let changes = input::customer_changes(&body.0, today(&settings))?;
     let customer = services.customers.update(id, changes).await?;
-    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, render(&settings))))
+    Ok(HttpResponse::Ok().json(CustomerDto::new(&customer, settings.render())))
 }
 
 async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
@@ -113,7 +107,7 @@ async fn list_addresses(
         .customers
         .list_addresses(customer_id(&req)?)
         .await?;
-    let r = render(&settings);
+    let r = settings.render();
     let body: Vec<AddressDto> = addresses.iter().map(|a| AddressDto::new(a, r)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -134,7 +128,7 @@ async fn create_address(
         }
     };
     let address = services.customers.create_address(id, changes).await?;
-    Ok(HttpResponse::Created().json(AddressDto::new(&address, render(&settings))))
+    Ok(HttpResponse::Created().json(AddressDto::new(&address, settings.render())))
 }
 
 async fn retrieve_address(
@@ -146,7 +140,7 @@ async fn retrieve_address(
         .customers
         .get_address(customer_id(&req)?, address_id(&req)?)
         .await?;
-    Ok(HttpResponse::Ok().json(AddressDto::new(&address, render(&settings))))
+    Ok(HttpResponse::Ok().json(AddressDto::new(&address, settings.render())))
 }
 
 async fn update_address(
@@ -169,7 +163,7 @@ async fn update_address(
         .customers
         .update_address(id, address, changes, complete)
         .await?;
-    Ok(HttpResponse::Ok().json(AddressDto::new(&address, render(&settings))))
+    Ok(HttpResponse::Ok().json(AddressDto::new(&address, settings.render())))
 }
 
 async fn destroy_address(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
@@ -186,7 +180,7 @@ async fn list_coupons(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let holdings = services.customers.list_coupons(customer_id(&req)?).await?;
-    let r = render(&settings);
+    let r = settings.render();
     let body: Vec<CouponHoldingDto> = holdings
         .iter()
         .map(|h| CouponHoldingDto::new(h, r))
@@ -210,7 +204,7 @@ async fn grant_coupon(
         }
     };
     let (holding, created) = services.customers.grant_coupon(id, coupon).await?;
-    let dto = CouponHoldingDto::new(&holding, render(&settings));
+    let dto = CouponHoldingDto::new(&holding, settings.render());
     Ok(if created {
         HttpResponse::Created().json(dto)
     } else {

@@ -7,7 +7,7 @@ use crm_domain::FieldErrors;
 
 use super::{collection, instance, path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
 use crate::body::JsonBody;
-use crate::dto::{Render, SegmentDto};
+use crate::dto::SegmentDto;
 use crate::error::ApiError;
 use crate::input::{self, Query};
 use crate::pagination;
@@ -39,12 +39,6 @@ async fn not_found_first(services: &Services, id: SegmentId, errors: FieldErrors
     }
 }
 
-fn render(settings: &ApiSettings) -> Render {
-    Render {
-        offset: settings.utc_offset,
-    }
-}
-
 async fn list(
     req: HttpRequest,
     services: web::Data<Services>,
@@ -53,7 +47,7 @@ async fn list(
     let query = Query::parse(req.query_string());
     let page = pagination::page_request(&query)?;
     let result = services.segments.list(page).await?;
-    let r = render(&settings);
+    let r = settings.render();
     let body = pagination::envelope(&req, &settings, &query, result, |s| SegmentDto::new(s, r));
     Ok(HttpResponse::Ok().json(body))
 }
@@ -65,7 +59,7 @@ async fn create(
 ) -> Result<HttpResponse> {
     let title = input::segment_title(&body.0, true)?.expect("a required title is present");
     let segment = services.segments.create(title).await?;
-    Ok(HttpResponse::Created().json(SegmentDto::new(&segment, render(&settings))))
+    Ok(HttpResponse::Created().json(SegmentDto::new(&segment, settings.render())))
 }
 
 async fn retrieve(
@@ -74,7 +68,7 @@ async fn retrieve(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let segment = services.segments.get(segment_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
 }
 
 async fn rename(
@@ -93,7 +87,7 @@ async fn rename(
         Some(title) => services.segments.rename(id, title).await?,
         None => services.segments.get(id).await?,
     };
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
 }
 
 async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
@@ -113,7 +107,7 @@ async fn add_members(
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
     let segment = services.segments.add_members(id, customers).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
 }
 
 async fn remove_members(
@@ -127,5 +121,5 @@ async fn remove_members(
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
     let segment = services.segments.remove_members(id, customers).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, render(&settings))))
+    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
 }
