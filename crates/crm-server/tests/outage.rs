@@ -188,7 +188,7 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
     let mut settings = Settings::new(db.url());
     settings.workers = Some(2);
     settings.db_pool_size = 4;
-    settings.db_timeout_seconds = 2;
+    settings.db_timeout_seconds = 1;
     Backend::migrate(&settings).expect("migrate");
     let backend = Backend::open(&settings).expect("open");
     let auth = backend.services(&settings).auth;
