@@ -1,6 +1,6 @@
 //! Addresses (contract section 4): `/api/crm/customer/{id}/addresses/`.
 
-use crm_tests::{json, Method, TestApp, Value};
+use crm_tests::{assert_timestamp, json, keys, Method, TestApp, Value};
 
 const KEYS: [&str; 13] = [
     "id",
@@ -75,34 +75,6 @@ async fn listing(app: &TestApp, customer: i64) -> Vec<(i64, bool)> {
         .collect()
 }
 
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-#[track_caller]
-fn assert_timestamp(value: &Value) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
-    let b = s.as_bytes();
-    let shape_ok = b.len() == 27
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            26 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    assert!(shape_ok, "not RFC 3339 with 6 fractional digits and Z: {s}");
-}
-
 #[actix_web::test]
 async fn create_returns_201_with_every_key_in_order() {
     let app = super::spawn().await;
@@ -132,8 +104,8 @@ async fn create_returns_201_with_every_key_in_order() {
     assert_eq!(a["address2"], "3 楼");
     assert_eq!(a["zip"], "300000");
     assert_eq!(a["is_default"], true);
-    assert_timestamp(&a["created_at"]);
-    assert_timestamp(&a["updated_at"]);
+    assert_timestamp(&a["created_at"], "Z");
+    assert_timestamp(&a["updated_at"], "Z");
 }
 
 #[actix_web::test]

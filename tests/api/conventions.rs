@@ -1,20 +1,11 @@
 //! Section 1 conventions: paths, error shapes, content types, body limits,
 //! OPTIONS and HEAD, pagination and timestamps.
 
-use crm_tests::{json, Method, Resp, TestApp, Value};
+use crm_tests::{assert_timestamp, json, keys, Method, Resp, TestApp, Value};
 
 const CUSTOMERS: &str = "/api/crm/customer/";
 const COLLECTION_ALLOW: &str = "GET, POST, HEAD, OPTIONS";
 const INSTANCE_ALLOW: &str = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 fn ids(body: &Value) -> Vec<i64> {
     body["results"]
@@ -81,21 +72,6 @@ async fn create_many(app: &TestApp, n: usize) -> Vec<i64> {
     }
     ids.sort_unstable();
     ids
-}
-
-/// Checks `value` is `YYYY-MM-DDTHH:MM:SS.ffffff` followed by `suffix`.
-#[track_caller]
-fn assert_timestamp(value: &Value, suffix: &str) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("timestamp is a string: {value}"));
-    let (base, rest) = s.split_at(26.min(s.len()));
-    assert_eq!(rest, suffix, "offset of {s}");
-    let shape = base
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else { c })
-        .collect::<String>();
-    assert_eq!(shape, "9999-99-99T99:99:99.999999", "shape of {s}");
 }
 
 // --- paths --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! Coupon holdings (contract section 5): `/api/crm/customer/{id}/coupons/`.
 
-use crm_tests::{json, Method, TestApp, Value};
+use crm_tests::{assert_timestamp, json, keys, Method, TestApp, Value};
 
 fn path(customer: i64) -> String {
     format!("/api/crm/customer/{customer}/coupons/")
@@ -31,51 +31,6 @@ async fn held(app: &TestApp, customer: i64) -> Vec<i64> {
         .collect()
 }
 
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-#[track_caller]
-fn assert_timestamp(value: &Value) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
-    let b = s.as_bytes();
-    let shape_ok = b.len() == 27
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            26 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    assert!(shape_ok, "not RFC 3339 with 6 fractional digits and Z: {s}");
-}
-
-/// Ids of the customers `GET /api/crm/customer/?{query}` lists, sorted.
-async fn customers_where(app: &TestApp, query: &str) -> Vec<i64> {
-    let r = app
-        .get(&format!("/api/crm/customer/?page_size=1000&{query}"))
-        .await
-        .expect(200);
-    let mut ids: Vec<i64> = r.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(r.body["count"], ids.len(), "count is exact for {query}");
-    ids
-}
-
 #[actix_web::test]
 async fn a_new_customer_holds_no_coupons() {
     let app = super::spawn().await;
@@ -94,7 +49,7 @@ async fn grant_is_201_with_the_holding() {
         .expect(201);
     assert_eq!(keys(&r.body), ["coupon_id", "granted_at"]);
     assert_eq!(r.body["coupon_id"], 222);
-    assert_timestamp(&r.body["granted_at"]);
+    assert_timestamp(&r.body["granted_at"], "Z");
     assert_eq!(app.get(&path(c)).await.body, json!([r.body]));
 }
 
@@ -115,7 +70,7 @@ async fn list_is_an_unpaginated_array_sorted_by_coupon_id() {
     assert_eq!(ids, [111, 222, 333, 2222]);
     for item in items {
         assert_eq!(keys(item), ["coupon_id", "granted_at"]);
-        assert_timestamp(&item["granted_at"]);
+        assert_timestamp(&item["granted_at"], "Z");
         let original = granted
             .iter()
             .find(|g| g["coupon_id"] == item["coupon_id"])
@@ -309,22 +264,19 @@ async fn coupon_filters_select_customers_by_holdings() {
     grant(&app, b, 222, 201).await;
     grant(&app, b, 333, 201).await;
     grant(&app, c, 333, 201).await;
-    assert_eq!(customers_where(&app, "coupon=222").await, [a, b]);
-    assert_eq!(customers_where(&app, "coupon=333").await, [b, c]);
-    assert_eq!(customers_where(&app, "coupon=444").await, Vec::<i64>::new());
-    assert_eq!(customers_where(&app, "coupon__exclude=222").await, [c]);
+    assert_eq!(app.customers_where("coupon=222").await, [a, b]);
+    assert_eq!(app.customers_where("coupon=333").await, [b, c]);
+    assert_eq!(app.customers_where("coupon=444").await, Vec::<i64>::new());
+    assert_eq!(app.customers_where("coupon__exclude=222").await, [c]);
+    assert_eq!(app.customers_where("coupon__exclude=444").await, [a, b, c]);
     assert_eq!(
-        customers_where(&app, "coupon__exclude=444").await,
-        [a, b, c]
-    );
-    assert_eq!(
-        customers_where(&app, "coupon=333&coupon__exclude=222").await,
+        app.customers_where("coupon=333&coupon__exclude=222").await,
         [c]
     );
     // A revoked holding no longer counts.
     app.delete(&one(b, 222)).await.expect(204);
-    assert_eq!(customers_where(&app, "coupon=222").await, [a]);
-    assert_eq!(customers_where(&app, "coupon__exclude=222").await, [b, c]);
+    assert_eq!(app.customers_where("coupon=222").await, [a]);
+    assert_eq!(app.customers_where("coupon__exclude=222").await, [b, c]);
     // Malformed values are refused, never ignored.
     let r = app.get("/api/crm/customer/?coupon=abc").await.expect(400);
     assert_eq!(keys(&r.body), ["coupon"]);
@@ -345,7 +297,7 @@ async fn deleting_the_customer_removes_its_holdings_from_the_filters() {
     app.delete(&format!("/api/crm/customer/{a}/"))
         .await
         .expect(204);
-    assert_eq!(customers_where(&app, "coupon=9").await, [b]);
+    assert_eq!(app.customers_where("coupon=9").await, [b]);
     app.get(&path(a)).await.expect(404);
 }
 

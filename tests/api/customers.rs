@@ -1,6 +1,6 @@
 //! Customers: create, read, update, delete, and the rules on their fields.
 
-use crm_tests::{json, TestApp, Value};
+use crm_tests::{json, keys, TestApp, Value};
 
 const CUSTOMERS: &str = "/api/crm/customer/";
 
@@ -10,15 +10,6 @@ fn customer_path(id: i64) -> String {
 
 fn id_of(body: &Value) -> i64 {
     body["id"].as_i64().expect("id is an integer")
-}
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect()
 }
 
 /// The field names of a 400 body.

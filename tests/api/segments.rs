@@ -1,6 +1,6 @@
 //! Segments (contract section 6): `/api/crm/segment/` and its members.
 
-use crm_tests::{json, Method, TestApp, Value};
+use crm_tests::{json, keys, Method, TestApp, Value};
 
 /// A customer list item inside a segment: the list item without `segments`.
 const MEMBER_KEYS: [&str; 11] = [
@@ -23,15 +23,6 @@ fn one(segment: i64) -> String {
 
 fn members_path(segment: i64) -> String {
     format!("/api/crm/segment/{segment}/segment_customer/")
-}
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect()
 }
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -78,18 +69,6 @@ async fn customers(app: &TestApp, n: usize) -> Vec<i64> {
                 .await,
         );
     }
-    out
-}
-
-/// Ids of the customers `GET /api/crm/customer/?{query}` lists, sorted.
-async fn customers_where(app: &TestApp, query: &str) -> Vec<i64> {
-    let r = app
-        .get(&format!("/api/crm/customer/?page_size=1000&{query}"))
-        .await
-        .expect(200);
-    let mut out = ids(&r.body["results"]);
-    out.sort_unstable();
-    assert_eq!(r.body["count"], out.len(), "count is exact for {query}");
     out
 }
 
@@ -357,7 +336,7 @@ async fn delete_is_204_and_the_customers_stay() {
     let c1 = customer(&app, cs[1]).await;
     assert_eq!(c1["segments"], json!([]));
     assert_eq!(c1["segment_ids"], json!([]));
-    assert_eq!(customers_where(&app, "").await, cs);
+    assert_eq!(app.customers_where("").await, cs);
     assert_eq!(members(&app, kept).await, cs[..1]);
     let list = app.get("/api/crm/segment/").await.expect(200).body;
     assert_eq!(list["count"], 1);
@@ -645,7 +624,7 @@ async fn removing_customers_is_200_with_the_segment() {
     assert_eq!(ids(&r.body["customers"]), [cs[1], cs[3]]);
     assert_eq!(app.get(&one(s)).await.body, r.body);
     // The customers themselves stay.
-    assert_eq!(customers_where(&app, "").await, cs);
+    assert_eq!(app.customers_where("").await, cs);
     assert_eq!(customer(&app, cs[0]).await["segment_ids"], json!([]));
 }
 
@@ -816,28 +795,24 @@ async fn segment_filters_select_customers_by_membership() {
     let empty = app.segment_id("empty").await;
     add(&app, s1, &cs[..2]).await;
     add(&app, s2, &cs[1..]).await;
+    assert_eq!(app.customers_where(&format!("segment={s1}")).await, cs[..2]);
+    assert_eq!(app.customers_where(&format!("segment={s2}")).await, cs[1..]);
     assert_eq!(
-        customers_where(&app, &format!("segment={s1}")).await,
-        cs[..2]
-    );
-    assert_eq!(
-        customers_where(&app, &format!("segment={s2}")).await,
-        cs[1..]
-    );
-    assert_eq!(
-        customers_where(&app, &format!("segment={empty}")).await,
+        app.customers_where(&format!("segment={empty}")).await,
         Vec::<i64>::new()
     );
     assert_eq!(
-        customers_where(&app, &format!("segment__exclude={s1}")).await,
+        app.customers_where(&format!("segment__exclude={s1}")).await,
         cs[2..]
     );
     assert_eq!(
-        customers_where(&app, &format!("segment__exclude={empty}")).await,
+        app.customers_where(&format!("segment__exclude={empty}"))
+            .await,
         cs
     );
     assert_eq!(
-        customers_where(&app, &format!("segment={s2}&segment__exclude={s1}")).await,
+        app.customers_where(&format!("segment={s2}&segment__exclude={s1}"))
+            .await,
         cs[2..]
     );
     let r = app.get("/api/crm/customer/?segment=abc").await.expect(400);
@@ -865,7 +840,7 @@ async fn deleting_a_customer_removes_it_from_its_segments() {
     let list = app.get("/api/crm/segment/").await.expect(200).body;
     assert_eq!(ids(&list["results"][0]["customers"]), [cs[0], cs[2]]);
     assert_eq!(
-        customers_where(&app, &format!("segment={s1}")).await,
+        app.customers_where(&format!("segment={s1}")).await,
         [cs[0], cs[2]]
     );
 }

@@ -42,6 +42,32 @@ impl Resp {
     }
 }
 
+/// The keys of a JSON object, in order.
+pub fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// Checks `value` is `YYYY-MM-DDTHH:MM:SS.ffffff` followed by `suffix`
+/// (`Z`, or an offset such as `+08:00`).
+#[track_caller]
+pub fn assert_timestamp(value: &Value, suffix: &str) {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp is a string: {value}"));
+    let (base, rest) = s.split_at(26.min(s.len()));
+    assert_eq!(rest, suffix, "offset of {s}");
+    let shape = base
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect::<String>();
+    assert_eq!(shape, "9999-99-99T99:99:99.999999", "shape of {s}");
+}
+
 /// Which storage backend a test server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
@@ -262,6 +288,24 @@ impl TestApp {
         self.create_customer(body).await["id"]
             .as_i64()
             .expect("id is an integer")
+    }
+
+    /// Ids of the customers `GET /api/crm/customer/?{query}` lists (one page
+    /// of up to 1000), sorted; asserts that `count` is exact.
+    pub async fn customers_where(&self, query: &str) -> Vec<i64> {
+        let r = self
+            .get(&format!("/api/crm/customer/?page_size=1000&{query}"))
+            .await
+            .expect(200);
+        let mut ids: Vec<i64> = r.body["results"]
+            .as_array()
+            .expect("results is a list")
+            .iter()
+            .map(|c| c["id"].as_i64().expect("id is an integer"))
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(r.body["count"], ids.len(), "count is exact for {query}");
+        ids
     }
 
     /// Creates a segment and returns its id.
