@@ -1,6 +1,8 @@
 //! `ClientStore` and `TokenStore`.
 
 use crm_domain::auth::{Client, ClientStore, ScopeSet, TokenRecord, TokenStore};
+use std::num::NonZeroUsize;
+
 use crm_domain::RepoError;
 use diesel::prelude::*;
 use time::OffsetDateTime;
@@ -111,7 +113,11 @@ impl ClientStore for Store {
 
 #[async_trait::async_trait]
 impl TokenStore for Store {
-    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        max_live: NonZeroUsize,
+    ) -> Result<u64, RepoError> {
         let row = TokenRow {
             token_hash: token.token_hash.clone(),
             client_id: token.client_id.clone(),
@@ -119,11 +125,35 @@ impl TokenStore for Store {
             issued_at: token.issued_at,
             expires_at: token.expires_at,
         };
-        self.run(move |conn| {
+        // Beyond this many, the subquery's LIMIT is as good as none.
+        let keep = i64::try_from(max_live.get()).unwrap_or(i64::MAX);
+        self.write(move |conn| {
+            // One issue per client at a time, so concurrent issues cannot
+            // each keep `max_live` and leave more than that together.
+            if !crate::backend::lock_client(conn, &row.client_id)? {
+                return fail(RepoError::NotFound);
+            }
+            let client = row.client_id.clone();
             diesel::insert_into(oauth_tokens::table)
                 .values(&row)
                 .execute(conn)?;
-            Ok(())
+            let beyond_cap: Vec<String> = oauth_tokens::table
+                .filter(oauth_tokens::client_id.eq(client))
+                .order((
+                    oauth_tokens::issued_at.desc(),
+                    oauth_tokens::token_hash.desc(),
+                ))
+                .select(oauth_tokens::token_hash)
+                .offset(keep)
+                .load(conn)?;
+            if beyond_cap.is_empty() {
+                return Ok(0);
+            }
+            let deleted = diesel::delete(
+                oauth_tokens::table.filter(oauth_tokens::token_hash.eq_any(beyond_cap)),
+            )
+            .execute(conn)?;
+            Ok(deleted as u64)
         })
         .await
     }

@@ -34,6 +34,8 @@ const FAIL_FAST_WINDOW: Duration = Duration::from_secs(1);
 /// for a connection before failing.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const RECENT_FAILURE: Duration = Duration::from_secs(30);
+/// Failed connection attempts are logged at most once per this interval.
+const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 thread_local! {
     /// Set by `Store::run` when the connection it used should not be reused.
@@ -50,6 +52,9 @@ fn now_millis() -> u64 {
 #[derive(Debug, Default)]
 struct Outage {
     last_failure: AtomicU64,
+    /// When a failed attempt was last logged, and how many failed since.
+    last_logged: AtomicU64,
+    unlogged: AtomicU64,
 }
 
 impl Outage {
@@ -64,8 +69,19 @@ struct OutageRecorder(Arc<Outage>);
 
 impl r2d2::HandleError<r2d2::Error> for OutageRecorder {
     fn handle_error(&self, error: r2d2::Error) {
-        self.0.last_failure.store(now_millis(), Ordering::Relaxed);
-        tracing::warn!(%error, "database connection failed");
+        // At most one line per LOG_INTERVAL, not one per failed attempt:
+        // the failures in between are only counted.
+        let now = now_millis();
+        self.0.last_failure.store(now, Ordering::Relaxed);
+        let logged = self.0.last_logged.load(Ordering::Relaxed);
+        if logged != 0 && now.saturating_sub(logged) < LOG_INTERVAL.as_millis() as u64 {
+            self.0.unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.0.last_logged.store(now, Ordering::Relaxed);
+        let suppressed = self.0.unlogged.swap(0, Ordering::Relaxed);
+        let error = error.to_string().replace(|c: char| c.is_control(), " ");
+        tracing::warn!(%error, suppressed, "database connection failed");
     }
 }
 

@@ -9,6 +9,7 @@
 //! which reveals nothing about any stored token's value.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -237,6 +238,14 @@ pub fn random_string(len: usize) -> Result<String, Error> {
 pub const CLIENT_ID_LEN: usize = 40;
 pub const SECRET_LEN: usize = 48;
 
+/// Whether `id` could name a client: client ids are generated from
+/// `[A-Za-z0-9]`, so anything else (a NUL, a non-ASCII or invalid-UTF-8
+/// replacement character, an empty or huge string) names none and is refused
+/// without asking the store, which may not even be able to compare it.
+pub fn is_plausible_client_id(id: &str) -> bool {
+    (1..=255).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Stores clients.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -260,8 +269,16 @@ pub trait ClientStore: Send + Sync + 'static {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
-    /// Stores a new token.
-    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError>;
+    /// Stores a new token and, in the same transaction, deletes the client's
+    /// oldest tokens (by `issued_at`, then digest) so that at most `max_live`
+    /// remain, the new one included; returns how many it deleted. Concurrent
+    /// calls for one client MUST NOT leave more than `max_live` together.
+    /// MUST return `NotFound` when the client does not exist.
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        max_live: NonZeroUsize,
+    ) -> Result<u64, RepoError>;
 
     /// The token with this digest, or `None` (expired ones included: the
     /// caller decides). MUST be a single indexed lookup.
@@ -341,6 +358,7 @@ pub struct AuthService {
     clients: Arc<dyn ClientStore>,
     tokens: Arc<dyn TokenStore>,
     token_ttl: Duration,
+    max_tokens_per_client: NonZeroUsize,
 }
 
 impl AuthService {
@@ -353,7 +371,21 @@ impl AuthService {
             clients,
             tokens,
             token_ttl,
+            max_tokens_per_client: Self::DEFAULT_MAX_TOKENS_PER_CLIENT,
         }
+    }
+
+    /// Live tokens a client may hold unless configured otherwise.
+    pub const DEFAULT_MAX_TOKENS_PER_CLIENT: NonZeroUsize = match NonZeroUsize::new(100) {
+        Some(n) => n,
+        None => unreachable!(),
+    };
+
+    /// Keeps at most `max` live tokens per client: issuing one more revokes
+    /// the client's oldest.
+    pub fn with_max_tokens_per_client(mut self, max: NonZeroUsize) -> Self {
+        self.max_tokens_per_client = max;
+        self
     }
 
     pub fn token_ttl(&self) -> Duration {
@@ -397,11 +429,17 @@ impl AuthService {
 
     /// Deletes a client; its tokens stop working at once.
     pub async fn delete_client(&self, id: &str) -> Result<(), Error> {
+        if !is_plausible_client_id(id) {
+            return Err(Error::NotFound);
+        }
         Ok(self.clients.delete_client(id).await?)
     }
 
     /// Checks a client's credentials, in constant time for the secret.
     pub async fn authenticate_client(&self, id: &str, secret: &str) -> Result<Client, AuthError> {
+        if !is_plausible_client_id(id) {
+            return Err(AuthError::InvalidClient);
+        }
         let client = self.clients.find_client(id).await?;
         let presented = digest(secret);
         match client {
@@ -445,7 +483,10 @@ impl AuthService {
             issued_at: now,
             expires_at: now + self.token_ttl,
         };
-        self.tokens.insert_token(&record).await?;
+        // The client's oldest tokens beyond the cap are revoked with it.
+        self.tokens
+            .insert_token(&record, self.max_tokens_per_client)
+            .await?;
         Ok(IssuedToken {
             access_token: token,
             scopes,
@@ -597,10 +638,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn implausible_client_ids_never_reach_the_store() {
+        // No expectation is set: any store call would panic.
+        let svc = service(MockClientStore::new(), MockTokenStore::new());
+        for id in ["", "a\0b", "a b", "é", "\u{fffd}", &"a".repeat(256)] {
+            assert_eq!(
+                svc.authenticate_client(id, "s3cret").await.unwrap_err(),
+                AuthError::InvalidClient,
+                "{id:?}"
+            );
+            assert!(matches!(svc.delete_client(id).await, Err(Error::NotFound)));
+        }
+        assert!(is_plausible_client_id(
+            &random_string(CLIENT_ID_LEN).unwrap()
+        ));
+    }
+
+    #[tokio::test]
     async fn requested_scopes_must_be_allowed() {
         let mut tokens = MockTokenStore::new();
         tokens.expect_delete_expired_tokens().returning(|_| Ok(0));
-        tokens.expect_insert_token().returning(|_| Ok(()));
+        tokens.expect_insert_token().returning(|_, _| Ok(0));
         let svc = service(MockClientStore::new(), tokens);
         let c = client("crm:read crm:write");
         assert_eq!(svc.issue_token(&c, None).await.unwrap().scopes, c.scopes);
@@ -631,11 +689,13 @@ mod tests {
             .returning(|_| Ok(0));
         tokens
             .expect_insert_token()
-            .withf(|t| {
-                t.token_hash.len() == 64 && t.expires_at - t.issued_at == Duration::seconds(36000)
+            .withf(|t, max| {
+                t.token_hash.len() == 64
+                    && t.expires_at - t.issued_at == Duration::seconds(36000)
+                    && *max == AuthService::DEFAULT_MAX_TOKENS_PER_CLIENT
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(0));
         let issued = service(MockClientStore::new(), tokens)
             .issue_token(&client("read"), None)
             .await

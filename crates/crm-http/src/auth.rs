@@ -69,12 +69,9 @@ async fn authorize(req: &ServiceRequest) -> Result<Grant, ApiError> {
         .app_data::<web::Data<ApiSettings>>()
         .and_then(|s| s.rate_limiter.clone());
     if let Some(limiter) = limiter {
-        if let Err(wait) = limiter.check(&grant.client_id) {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(ApiError::Throttled {
-                seconds: seconds.max(1),
-            });
-        }
+        limiter
+            .check(&grant.client_id)
+            .map_err(ApiError::throttled)?;
     }
     Ok(grant)
 }

@@ -2,6 +2,8 @@
 //! the size is bounded, a parse failure is a 400 that says why), and the form
 //! bodies of the OAuth endpoints.
 
+use std::time::Duration;
+
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -34,37 +36,54 @@ fn is_json(media_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413). A failure to
-/// read is `Err(Err(reason))`; a body too large is `Err(Ok(413 error))`.
-async fn read_limited(
-    payload: &mut Payload,
+/// How much of a body may be read, and for how long.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    bytes: usize,
     declared_length: Option<usize>,
-    limit: usize,
-) -> Result<web::BytesMut, Result<ApiError, String>> {
-    if declared_length.is_some_and(|n| n > limit) {
-        return Err(Ok(ApiError::PayloadTooLarge { limit }));
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Err(format!("could not read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Ok(ApiError::PayloadTooLarge { limit }));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    deadline: Duration,
 }
 
-fn limits(req: &HttpRequest) -> (usize, Option<usize>) {
-    let limit = req
-        .app_data::<web::Data<ApiSettings>>()
-        .map_or(ApiSettings::DEFAULT_MAX_BODY_BYTES, |s| s.max_body_bytes);
+/// Reads the whole body, refusing more than `limits.bytes` (413) and a body
+/// that has not arrived whole by the deadline (408: a client trickling bytes
+/// must not hold a connection forever). A failure to read is
+/// `Err(Err(reason))`; a refusal is `Err(Ok(error))`.
+async fn read_limited(
+    payload: &mut Payload,
+    limits: Limits,
+) -> Result<web::BytesMut, Result<ApiError, String>> {
+    let limit = limits.bytes;
+    if limits.declared_length.is_some_and(|n| n > limit) {
+        return Err(Ok(ApiError::PayloadTooLarge { limit }));
+    }
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Err(format!("could not read body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(Ok(ApiError::PayloadTooLarge { limit }));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(limits.deadline, read)
+        .await
+        .unwrap_or(Err(Ok(ApiError::RequestTimeout)))
+}
+
+fn limits(req: &HttpRequest) -> Limits {
+    let settings = req.app_data::<web::Data<ApiSettings>>();
     let declared_length = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    (limit, declared_length)
+    Limits {
+        bytes: settings.map_or(ApiSettings::DEFAULT_MAX_BODY_BYTES, |s| s.max_body_bytes),
+        declared_length,
+        deadline: settings.map_or(ApiSettings::DEFAULT_BODY_TIMEOUT, |s| s.body_timeout),
+    }
 }
 
 /// An `application/x-www-form-urlencoded` body as (name, value) pairs, for
@@ -94,7 +113,7 @@ impl FromRequest for FormBody {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let (limit, declared_length) = limits(req);
+        let limits = limits(req);
         let is_form = media_type(req).is_some_and(|m| {
             m.split(';')
                 .next()
@@ -107,7 +126,7 @@ impl FromRequest for FormBody {
             if !is_form {
                 return Err(ApiError::oauth_invalid_request());
             }
-            let body = read_limited(&mut payload, declared_length, limit)
+            let body = read_limited(&mut payload, limits)
                 .await
                 .map_err(|e| e.unwrap_or_else(|_| ApiError::oauth_invalid_request()))?;
             Ok(Self(
@@ -122,7 +141,8 @@ impl FromRequest for JsonBody {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let (limit, declared_length) = limits(req);
+        let limits = limits(req);
+        let declared_length = limits.declared_length;
         let media_type = media_type(req);
         let mut payload = payload.take();
         Box::pin(async move {
@@ -131,7 +151,7 @@ impl FromRequest for JsonBody {
                     return Err(ApiError::UnsupportedMediaType(media_type.to_owned()));
                 }
             }
-            let body = read_limited(&mut payload, declared_length, limit)
+            let body = read_limited(&mut payload, limits)
                 .await
                 .map_err(|e| e.unwrap_or_else(ApiError::MalformedJson))?;
             // No body at all reads as an empty object, whatever the type

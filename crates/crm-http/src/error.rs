@@ -8,6 +8,12 @@ use crm_domain::auth::{AuthError, ScopeSet};
 use crm_domain::{Error as DomainError, FieldErrors};
 use serde_json::{json, Map, Value};
 
+use crate::observe::{one_line, LogSampler};
+
+/// Repeated failure lines of one kind are logged at most once per this
+/// interval; the next line counts the ones left out (`suppressed`).
+pub(crate) const LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a request handler can fail with.
 #[derive(Debug)]
 pub enum ApiError {
@@ -23,6 +29,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// The body is larger than allowed: 413.
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within the time allowed: 408, and the
+    /// connection is closed.
+    RequestTimeout,
+    /// The `Host` header names a host the server does not serve: 400.
+    DisallowedHost,
     /// The resource does not answer this method: 405 with `Allow`.
     MethodNotAllowed { method: String, allow: &'static str },
     /// No bearer credentials: 401.
@@ -45,6 +56,14 @@ impl ApiError {
         Self::OAuth {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
+        }
+    }
+
+    /// 429 for a wait of `wait`, in whole seconds rounded up (at least 1).
+    pub fn throttled(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::Throttled {
+            seconds: seconds.max(1),
         }
     }
 
@@ -137,6 +156,14 @@ impl ApiError {
                     "Request body is too large: the limit is {limit} bytes."
                 )),
             ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                detail("The request body was not received in time."),
+            ),
+            Self::DisallowedHost => (
+                StatusCode::BAD_REQUEST,
+                detail("The Host header names a host this server does not serve."),
+            ),
             Self::MethodNotAllowed { method, .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 detail(&format!("Method \"{method}\" not allowed.")),
@@ -170,10 +197,18 @@ impl ResponseError for ApiError {
         let (status, body) = self.parts();
         match self {
             Self::Domain(DomainError::Internal(context)) => {
-                tracing::error!(error = %context, "internal error");
+                static SAMPLER: LogSampler = LogSampler::new(LOG_INTERVAL);
+                if let Some(suppressed) = SAMPLER.admit() {
+                    let error = one_line(context);
+                    tracing::error!(%error, suppressed, "internal error");
+                }
             }
             Self::Domain(DomainError::Unavailable(context)) => {
-                tracing::warn!(error = %context, "storage unavailable");
+                static SAMPLER: LogSampler = LogSampler::new(LOG_INTERVAL);
+                if let Some(suppressed) = SAMPLER.admit() {
+                    let error = one_line(context);
+                    tracing::warn!(%error, suppressed, "storage unavailable");
+                }
             }
             _ => {}
         }
@@ -211,7 +246,11 @@ impl ResponseError for ApiError {
                     response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"oauth\""));
                 }
             }
+            Self::RequestTimeout => {
+                response.force_close();
+            }
             Self::Domain(_)
+            | Self::DisallowedHost
             | Self::Invalid(_)
             | Self::NotFound
             | Self::MalformedJson(_)

@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 pub mod dto;
+pub mod edge;
 pub mod error;
 mod fields;
 mod input;
@@ -46,10 +47,19 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Per-client request limits; `None` for none.
     pub rate_limiter: Option<throttle::ClientRateLimiter>,
+    /// The throttle on failed OAuth client authentication; `None` for none.
+    pub oauth_failures: Option<throttle::FailureThrottle>,
+    /// How long a client may take to send a whole request body.
+    pub body_timeout: std::time::Duration,
+    /// The hosts served; others get 400.
+    pub allowed_hosts: edge::AllowedHosts,
+    /// Whether the server is draining before a shutdown.
+    pub lifecycle: edge::Lifecycle,
 }
 
 impl ApiSettings {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
     /// How timestamps are rendered under these settings.
     pub fn render(&self) -> dto::Render {
@@ -66,6 +76,10 @@ impl Default for ApiSettings {
             trust_proxy: false,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             rate_limiter: None,
+            oauth_failures: None,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            allowed_hosts: edge::AllowedHosts::default(),
+            lifecycle: edge::Lifecycle::default(),
         }
     }
 }
@@ -86,8 +100,8 @@ pub fn normalize_path() -> NormalizePath {
 }
 
 /// Registers every route, the shared state and the JSON 404 fallback.
-/// Wrap the app in [`normalize_path`], then in [`observe::observe`]
-/// (outermost) with the same `metrics`.
+/// Wrap the app in [`normalize_path`], then in [`edge::guard`], then in
+/// [`observe::observe`] (outermost) with the same `metrics`.
 pub fn configure(
     services: Services,
     settings: ApiSettings,

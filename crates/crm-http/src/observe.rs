@@ -107,6 +107,84 @@ impl Default for Metrics {
     }
 }
 
+/// Keeps a burst of one kind of log event to one line per interval: the
+/// first event is logged, the rest within the interval only counted, and the
+/// next logged event says how many were left out. During a database outage
+/// every request fails the same way; thousands of identical lines a second
+/// would bury everything else.
+#[derive(Debug)]
+pub struct LogSampler {
+    interval_ms: u64,
+    /// Milliseconds since `epoch` of the last logged event, plus one (0: never).
+    last: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl LogSampler {
+    pub const fn new(interval: std::time::Duration) -> Self {
+        Self {
+            interval_ms: interval.as_millis() as u64,
+            last: std::sync::atomic::AtomicU64::new(0),
+            suppressed: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `Some(n)` when this event should be logged, `n` being how many were
+    /// left out since the last logged one; `None` to leave it out.
+    pub fn admit(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < self.interval_ms {
+            self.suppressed.fetch_add(1, Relaxed);
+            return None;
+        }
+        if self
+            .last
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+        {
+            // Another thread logs this interval's line.
+            self.suppressed.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.suppressed.swap(0, Relaxed))
+    }
+}
+
+/// `text` on one line: line breaks and other control characters become
+/// spaces, so a multi-line message (PostgreSQL's DETAIL and HINT lines) stays
+/// one log event per line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The method as a metrics label: one of the methods HTTP defines, or
+/// `other`. Any token is a valid method name, so labelling with what the
+/// client sent would let anyone add label sets (and memory) without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// The caller's request id when it is short and plain, or a fresh one.
 fn request_id(req: &ServiceRequest) -> String {
     let given = req
@@ -142,14 +220,17 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
-    let method = req.method().to_string();
+    // Labels and log fields hold only bounded values: a known method or
+    // `other`, the route pattern (never the raw path), the status code.
+    let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     // Inner layers answer errors as responses; an `Err` here would come
     // from actix itself and is rendered by it.
     let mut res = match next.call(req).await {
         Ok(res) => res.map_into_boxed_body(),
         Err(error) => {
-            tracing::warn!(request_id = %id, method = %method, %error, "request failed");
+            let reason = one_line(&error.to_string());
+            tracing::warn!(request_id = %id, method, error = %reason, "request failed");
             return Err(error);
         }
     };
@@ -160,14 +241,14 @@ pub async fn observe(
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
-        metrics.record(&method, &route, status, elapsed.as_secs_f64());
+        metrics.record(method, &route, status, elapsed.as_secs_f64());
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
     tracing::info!(
         request_id = %id,
-        method = %method,
+        method,
         route = %route,
         status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,

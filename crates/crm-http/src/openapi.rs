@@ -716,7 +716,7 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
         (
             "Throttled",
             429,
-            "The client's rate limit is spent.",
+            "The client's rate limit is spent, or too many failed OAuth client authentications came from its address or for its client id.",
             schema_ref("Detail"),
             json!({"Retry-After": retry_after_header()}),
         ),
@@ -870,6 +870,7 @@ fn public_paths() -> Vec<(String, Value)> {
         responses.insert("400".into(), response_ref("OAuthBadRequest"));
         responses.insert("401".into(), response_ref("OAuthInvalidClient"));
         responses.insert("413".into(), response_ref("PayloadTooLarge"));
+        responses.insert("429".into(), response_ref("Throttled"));
         responses.insert("503".into(), response_ref("Unavailable"));
         responses
     };

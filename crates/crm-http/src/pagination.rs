@@ -19,17 +19,24 @@ pub fn page_request(query: &Query) -> Result<PageRequest, Error> {
 
 /// `scheme://host` of the request. Forwarded headers count only when the
 /// server is configured to trust a proxy.
-fn origin(req: &HttpRequest, settings: &ApiSettings) -> String {
+/// The host (with any port) the request addresses, as links are built for
+/// it: `X-Forwarded-Host` behind a trusted proxy, the `Host` header otherwise.
+pub(crate) fn request_host(req: &HttpRequest, settings: &ApiSettings) -> String {
     if settings.trust_proxy {
-        let info = req.connection_info();
-        return format!("{}://{}", info.scheme(), info.host());
+        return req.connection_info().host().to_owned();
     }
-    let host = req
-        .headers()
+    req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
-        .unwrap_or_else(|| req.app_config().host().to_owned());
+        .unwrap_or_else(|| req.app_config().host().to_owned())
+}
+
+fn origin(req: &HttpRequest, settings: &ApiSettings) -> String {
+    let host = request_host(req, settings);
+    if settings.trust_proxy {
+        return format!("{}://{host}", req.connection_info().scheme());
+    }
     let scheme = if req.app_config().secure() {
         "https"
     } else {

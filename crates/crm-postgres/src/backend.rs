@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::common::error::{StoreError, StoreResult};
-use crate::schema::{customers, segments};
+use crate::schema::{customers, oauth_clients, segments};
 
 pub type Db = diesel::pg::Pg;
 pub type Conn = diesel::pg::PgConnection;
@@ -91,6 +91,18 @@ pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
         .is_some())
 }
 
+/// `SELECT ... FOR UPDATE` on the OAuth client, so that token issues for one
+/// client run one at a time; whether it exists.
+pub fn lock_client(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
+    Ok(oauth_clients::table
+        .find(id)
+        .select(oauth_clients::id)
+        .for_update()
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
 /// `FOR KEY SHARE` on the segment (it cannot be deleted meanwhile, but
 /// others may still read and rename it); whether it exists.
 pub fn share_segment(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
@@ -144,8 +156,22 @@ pub fn map_error(error: DieselError) -> RepoError {
 }
 
 fn classify_unknown(message: &str) -> RepoError {
-    // Connection loss and server shutdown surface as unknown errors from libpq.
     let lower = message.to_ascii_lowercase();
+    // Text PostgreSQL cannot store (a NUL, bytes that are not UTF-8) is bad
+    // input, not a fault: the connection is healthy and stays pooled. The
+    // edges refuse such text before it gets here; this is the backstop.
+    let unstorable = [
+        "invalid byte sequence for encoding",
+        "has no equivalent in encoding",
+        "unsupported unicode escape sequence",
+    ];
+    if unstorable.iter().any(|needle| lower.contains(needle)) {
+        return RepoError::Rejected(FieldErrors::single(
+            FieldErrors::NON_FIELD,
+            crm_domain::text::NULL_CHARACTER,
+        ));
+    }
+    // Connection loss and server shutdown surface as unknown errors from libpq.
     let unavailable = [
         "server closed the connection",
         "terminating connection",

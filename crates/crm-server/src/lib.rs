@@ -16,6 +16,7 @@ use crm_domain::customer::{
 };
 use crm_domain::segment::{SegmentRepository, SegmentService};
 use crm_domain::RepoError;
+use crm_http::edge::Lifecycle;
 use crm_http::{ApiSettings, Services};
 use crm_postgres::{PgConfig, PgStore};
 use crm_sqlite::{SqliteConfig, SqliteStore};
@@ -66,11 +67,16 @@ impl<T> Store for T where
 {
 }
 
-fn services_over<S: Store>(store: Arc<S>, token_ttl: time::Duration) -> Services {
+fn services_over<S: Store>(
+    store: Arc<S>,
+    token_ttl: time::Duration,
+    max_tokens: std::num::NonZeroUsize,
+) -> Services {
     Services {
         customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
         segments: SegmentService::new(store.clone()),
-        auth: AuthService::new(store.clone(), store.clone(), token_ttl),
+        auth: AuthService::new(store.clone(), store.clone(), token_ttl)
+            .with_max_tokens_per_client(max_tokens),
         health: store,
     }
 }
@@ -105,9 +111,13 @@ impl Backend {
     pub fn services(&self, settings: &Settings) -> Services {
         let ttl =
             time::Duration::seconds(i64::try_from(settings.token_ttl_seconds).unwrap_or(i64::MAX));
+        let max_tokens = usize::try_from(settings.max_tokens_per_client)
+            .ok()
+            .and_then(std::num::NonZeroUsize::new)
+            .unwrap_or(AuthService::DEFAULT_MAX_TOKENS_PER_CLIENT);
         match self {
-            Self::Postgres(store) => services_over(Arc::new(store.clone()), ttl),
-            Self::Sqlite(store) => services_over(Arc::new(store.clone()), ttl),
+            Self::Postgres(store) => services_over(Arc::new(store.clone()), ttl, max_tokens),
+            Self::Sqlite(store) => services_over(Arc::new(store.clone()), ttl, max_tokens),
         }
     }
 
@@ -139,26 +149,128 @@ fn spawn_token_purge(auth: AuthService) {
     });
 }
 
-/// Forgets idle clients' rate-limit buckets now and then.
-fn spawn_limiter_cleanup(limiter: crm_http::throttle::ClientRateLimiter) {
+/// Forgets idle clients' rate-limit buckets and ended failure windows now
+/// and then.
+fn spawn_limiter_cleanup(
+    limiter: Option<crm_http::throttle::ClientRateLimiter>,
+    failures: Option<crm_http::throttle::FailureThrottle>,
+) {
+    if limiter.is_none() && failures.is_none() {
+        return;
+    }
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(Duration::from_secs(60));
         loop {
             interval.tick().await;
-            limiter.shrink();
+            if let Some(limiter) = &limiter {
+                limiter.shrink();
+            }
+            if let Some(failures) = &failures {
+                failures.shrink();
+            }
         }
     });
 }
 
-/// A server that is listening; await `server` to run it.
+/// A server that is listening; await `server` to run it (it does not react
+/// to signals), or call [`Running::serve_until_signal`].
 pub struct Running {
     pub addr: SocketAddr,
     pub server: Server,
     pub handle: ServerHandle,
+    /// Draining state shared with the handlers.
+    pub lifecycle: Lifecycle,
+    /// How long to keep serving after a stop signal, before stopping.
+    pub drain: Duration,
+}
+
+impl Running {
+    /// Serves until SIGTERM or SIGINT, then drains: `/readyz` answers 503 at
+    /// once and every response closes its connection, while requests are
+    /// still served for the drain time (a second signal cuts it short); then
+    /// the server stops accepting and in-flight requests get the shutdown
+    /// timeout to finish.
+    pub async fn serve_until_signal(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Running {
+            server,
+            handle,
+            lifecycle,
+            drain,
+            ..
+        } = self;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let server = actix_web::rt::spawn(server);
+        let signalled = async {
+            tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            }
+        };
+        tokio::select! {
+            finished = server => return finished.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            name = signalled => {
+                lifecycle.start_draining();
+                tracing::info!(signal = name, drain_seconds = drain.as_secs_f64(), "draining before shutdown");
+            }
+        }
+        tokio::select! {
+            () = actix_web::rt::time::sleep(drain) => {}
+            _ = terminate.recv() => tracing::info!("second signal: drain cut short"),
+            _ = interrupt.recv() => tracing::info!("second signal: drain cut short"),
+        }
+        tracing::info!("no longer accepting connections; finishing in-flight requests");
+        handle.stop(true).await;
+        Ok(())
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so that the
+/// connection cap derived from it is as high as the system allows; returns
+/// the soft limit in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(error) => {
+            tracing::warn!(%error, "could not raise the open-files limit");
+            open_files_limit()
+        }
+    }
+}
+
+fn open_files_limit() -> Option<u64> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
+}
+
+/// Descriptors kept free of client connections: database connections (a
+/// SQLite connection holds up to three files), the listener, the runtime's
+/// own, logs and a margin.
+fn reserved_descriptors(settings: &Settings) -> u64 {
+    u64::from(settings.db_pool_size) * 3 + 64
+}
+
+/// Client connections each worker may hold, so that all of them together
+/// stay below the open-files limit: past it, new connections wait in the
+/// listen backlog instead of making the server fail to open anything.
+fn connections_per_worker(settings: &Settings, workers: usize, fd_limit: Option<u64>) -> usize {
+    let workers = workers.max(1) as u64;
+    let from_limit = fd_limit.map(|limit| limit.saturating_sub(reserved_descriptors(settings)));
+    let total = match (settings.max_connections, from_limit) {
+        (Some(set), Some(limit)) => set.min(limit),
+        (Some(set), None) => set,
+        (None, Some(limit)) => limit,
+        (None, None) => 25_000 * workers,
+    };
+    usize::try_from((total / workers).max(1)).unwrap_or(usize::MAX)
 }
 
 /// Migrates, binds `settings.bind` and returns the server, not yet awaited.
 pub fn start(settings: &Settings) -> Result<Running, StartError> {
+    let fd_limit = raise_open_files_limit();
+    tracing::debug!(?fd_limit, "open-files limit");
     let applied = Backend::migrate(settings)?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
@@ -187,19 +299,32 @@ pub fn build(
         settings.rate_limit_per_second,
         settings.rate_limit_burst,
     );
-    if let Some(limiter) = rate_limiter.clone() {
-        spawn_limiter_cleanup(limiter);
-    }
+    let oauth_failures = crm_http::throttle::FailureThrottle::new(
+        settings.oauth_failures_per_minute,
+        Duration::from_secs(60),
+    );
+    spawn_limiter_cleanup(rate_limiter.clone(), oauth_failures.clone());
+    let lifecycle = Lifecycle::default();
     let api = ApiSettings {
         utc_offset: settings.utc_offset()?,
         trust_proxy: settings.trust_proxy,
         max_body_bytes: settings.max_body_bytes,
         rate_limiter,
+        oauth_failures,
+        body_timeout: Duration::from_secs(settings.body_timeout_seconds),
+        allowed_hosts: crm_http::edge::AllowedHosts::new(&settings.allowed_hosts),
+        lifecycle: lifecycle.clone(),
     };
     let metrics = crm_http::observe::Metrics::new();
-    let mut server = HttpServer::new(move || {
+    let workers = settings.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let per_worker = connections_per_worker(settings, workers, open_files_limit());
+    tracing::debug!(workers, per_worker, "connection cap");
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(crm_http::normalize_path())
+            .wrap(actix_web::middleware::from_fn(crm_http::edge::guard))
             .wrap(actix_web::middleware::from_fn(crm_http::observe::observe))
             .configure(crm_http::configure(
                 services.clone(),
@@ -207,20 +332,22 @@ pub fn build(
                 metrics.clone(),
             ))
     })
+    .workers(workers)
+    .max_connections(per_worker)
+    .disable_signals()
     .shutdown_timeout(settings.shutdown_timeout_seconds)
     .listen(listener)
     .map_err(|source| StartError::Bind {
         addr: addr.to_string(),
         source,
     })?;
-    if let Some(workers) = settings.workers {
-        server = server.workers(workers);
-    }
     let server = server.run();
     let handle = server.handle();
     Ok(Running {
         addr,
         server,
         handle,
+        lifecycle,
+        drain: Duration::from_secs(settings.shutdown_drain_seconds),
     })
 }

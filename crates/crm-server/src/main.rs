@@ -59,8 +59,11 @@ enum ClientCommand {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: escape codes in a log file
+    // or a collector are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -85,12 +88,11 @@ fn run(cli: Cli) -> Result<(), StartError> {
             actix_web::rt::System::new().block_on(async move {
                 let running = crm_server::start(&settings)?;
                 tracing::info!(addr = %running.addr, database = %settings.redacted_database_url(), "serving");
-                // actix-web stops gracefully on SIGTERM and SIGINT, letting
-                // in-flight requests finish within the shutdown timeout.
-                running.server.await.map_err(|source| StartError::Bind {
-                    addr: running.addr.to_string(),
-                    source,
-                })?;
+                let addr = running.addr.to_string();
+                running
+                    .serve_until_signal()
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
                 tracing::info!("stopped");
                 Ok(())
             })

@@ -74,6 +74,47 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_timeout_seconds: u64,
+
+    /// Seconds the server keeps serving after SIGTERM or SIGINT, with /readyz
+    /// answering 503 and every response closing its connection, so a load
+    /// balancer stops sending before the server stops accepting.
+    #[arg(long, env = "CRM_SHUTDOWN_DRAIN_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600), global = true)]
+    pub shutdown_drain_seconds: u64,
+
+    /// Seconds a client gets to send a whole request body (408 after).
+    #[arg(long, env = "CRM_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub body_timeout_seconds: u64,
+
+    /// Open client connections at most (default: what the file-descriptor
+    /// limit leaves after the database pool and a reserve).
+    #[arg(long, env = "CRM_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+    pub max_connections: Option<u64>,
+
+    /// Live access tokens a client may hold; issuing one more revokes its oldest.
+    #[arg(long, env = "CRM_MAX_TOKENS_PER_CLIENT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+    pub max_tokens_per_client: u64,
+
+    /// Failed OAuth client authentications allowed per client id and per
+    /// remote address each minute before both are refused with 429 (0: no limit).
+    #[arg(
+        long,
+        env = "CRM_OAUTH_FAILURES_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub oauth_failures_per_minute: u32,
+
+    /// Comma-separated host names the server answers for (as Django's
+    /// ALLOWED_HOSTS: `.example.com` matches subdomains, `*` any); other Host
+    /// headers get 400. Empty: any host.
+    #[arg(
+        long,
+        env = "CRM_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "",
+        global = true
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -92,6 +133,12 @@ impl Settings {
             rate_limit_burst: 0,
             workers: None,
             shutdown_timeout_seconds: 30,
+            shutdown_drain_seconds: 5,
+            body_timeout_seconds: 10,
+            max_connections: None,
+            max_tokens_per_client: 100,
+            oauth_failures_per_minute: 10,
+            allowed_hosts: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::common::error::{StoreError, StoreResult};
-use crate::schema::{customers, segment_memberships, segments};
+use crate::schema::{customers, oauth_clients, segment_memberships, segments};
 
 pub type Db = diesel::sqlite::Sqlite;
 pub type Conn = diesel::sqlite::SqliteConnection;
@@ -59,6 +59,16 @@ pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
         .find(id)
         .select(customers::id)
         .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Whether the OAuth client exists (the write lock serialises token issues).
+pub fn lock_client(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
+    Ok(oauth_clients::table
+        .find(id)
+        .select(oauth_clients::id)
+        .first::<String>(conn)
         .optional()?
         .is_some())
 }

@@ -183,6 +183,10 @@ macro_rules! __with_checks {
                 find_missing_token_is_none,
                 revoke_only_by_the_owning_client,
                 delete_expired_tokens_deletes_only_expired,
+                insert_token_keeps_only_the_newest_per_client,
+                concurrent_token_issues_respect_the_cap,
+                insert_token_for_missing_client_is_not_found,
+                text_the_store_cannot_hold_is_not_a_fault,
             }
             health {
                 ping_answers,

@@ -1,5 +1,6 @@
 //! `ClientStore` and `TokenStore`.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use crm_domain::auth::{digest, Client, ScopeSet, TokenRecord};
@@ -36,9 +37,15 @@ async fn insert_client<S: Ports>(store: &S, client: &Client) {
         .unwrap_or_else(|e| panic!("insert client {client:?} failed: {e}"));
 }
 
+/// A cap no check reaches unless it means to.
+const NO_CAP: NonZeroUsize = match NonZeroUsize::new(1000) {
+    Some(n) => n,
+    None => unreachable!(),
+};
+
 async fn insert_token<S: Ports>(store: &S, token: &TokenRecord) {
     store
-        .insert_token(token)
+        .insert_token(token, NO_CAP)
         .await
         .unwrap_or_else(|e| panic!("insert token {token:?} failed: {e}"));
 }
@@ -263,5 +270,84 @@ pub async fn delete_expired_tokens_deletes_only_expired<S: Ports>(store: Arc<S>)
         store.delete_expired_tokens(at(t, 7200)).await.unwrap(),
         2,
         "later, the rest"
+    );
+}
+
+pub async fn insert_token_keeps_only_the_newest_per_client<S: Ports>(store: Arc<S>) {
+    let t = now();
+    insert_client(&*store, &client("busy", "read", t)).await;
+    insert_client(&*store, &client("quiet", "read", t)).await;
+    insert_token(&*store, &token("quiet-1", "quiet", t, Duration::hours(1))).await;
+    let cap = NonZeroUsize::new(3).unwrap();
+    let mut deleted = Vec::new();
+    for i in 0..5 {
+        let record = token(&format!("busy-{i}"), "busy", at(t, i), Duration::hours(1));
+        deleted.push(store.insert_token(&record, cap).await.expect("insert"));
+    }
+    assert_eq!(
+        deleted,
+        [0, 0, 0, 1, 1],
+        "one revoked per issue past the cap"
+    );
+    for gone in ["busy-0", "busy-1"] {
+        assert_eq!(
+            find_token(&*store, gone).await,
+            None,
+            "{gone} is the oldest"
+        );
+    }
+    for kept in ["busy-2", "busy-3", "busy-4", "quiet-1"] {
+        assert!(find_token(&*store, kept).await.is_some(), "{kept}");
+    }
+    // A smaller cap applies at once; another client's tokens are not counted.
+    let one = NonZeroUsize::new(1).unwrap();
+    let record = token("busy-5", "busy", at(t, 5), Duration::hours(1));
+    assert_eq!(store.insert_token(&record, one).await.unwrap(), 3);
+    assert!(find_token(&*store, "busy-5").await.is_some());
+    assert!(find_token(&*store, "quiet-1").await.is_some());
+}
+
+pub async fn concurrent_token_issues_respect_the_cap<S: Ports>(store: Arc<S>) {
+    let t = now();
+    insert_client(&*store, &client("racer", "read", t)).await;
+    let cap = NonZeroUsize::new(2).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let record = token(&format!("race-{i}"), "racer", at(t, i), Duration::hours(1));
+                store.insert_token(&record, cap).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("insert");
+    }
+    let mut live = 0;
+    for i in 0..8 {
+        if find_token(&*store, &format!("race-{i}")).await.is_some() {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 2, "exactly the cap survives the race");
+}
+
+pub async fn insert_token_for_missing_client_is_not_found<S: Ports>(store: Arc<S>) {
+    let record = token("orphan", "nobody", now(), Duration::hours(1));
+    expect_not_found(store.insert_token(&record, NO_CAP).await, "no such client");
+    assert_eq!(find_token(&*store, "orphan").await, None);
+}
+
+pub async fn text_the_store_cannot_hold_is_not_a_fault<S: Ports>(store: Arc<S>) {
+    insert_client(&*store, &client("present", "read", now())).await;
+    for id in ["a\0b", "\0"] {
+        match store.find_client(id).await {
+            Ok(None) | Err(RepoError::Rejected(_)) => {}
+            other => panic!("find_client({id:?}) gave {other:?}"),
+        }
+    }
+    assert!(
+        store.find_client("present").await.unwrap().is_some(),
+        "the store still answers"
     );
 }

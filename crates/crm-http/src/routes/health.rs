@@ -5,7 +5,9 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::fixed_resource;
-use crate::Services;
+use crate::error::LOG_INTERVAL;
+use crate::observe::{one_line, LogSampler};
+use crate::{ApiSettings, Services};
 
 pub const HEALTHZ_PATH: &str = "/healthz";
 pub const READYZ_PATH: &str = "/readyz";
@@ -27,11 +29,19 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-async fn readyz(services: web::Data<Services>) -> HttpResponse {
+async fn readyz(services: web::Data<Services>, settings: web::Data<ApiSettings>) -> HttpResponse {
+    if settings.lifecycle.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "draining", "database": "unknown"}));
+    }
     match services.health.ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(error) => {
-            tracing::warn!(%error, "readiness check failed");
+            static SAMPLER: LogSampler = LogSampler::new(LOG_INTERVAL);
+            if let Some(suppressed) = SAMPLER.admit() {
+                let error = one_line(&error.to_string());
+                tracing::warn!(%error, suppressed, "readiness check failed");
+            }
             HttpResponse::ServiceUnavailable()
                 .json(json!({"status": "unavailable", "database": "unavailable"}))
         }

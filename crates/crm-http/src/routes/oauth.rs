@@ -6,13 +6,14 @@ use actix_web::http::header;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
-use crm_domain::auth::Client;
+use crm_domain::auth::{AuthError, Client};
 use serde_json::json;
 
 use super::public_resource as resource;
 use crate::body::FormBody;
 use crate::error::ApiError;
-use crate::Services;
+use crate::throttle::FailureKey;
+use crate::{ApiSettings, Services};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -73,9 +74,46 @@ fn credentials(req: &HttpRequest, form: &FormBody) -> Result<(String, String)> {
     }
 }
 
-async fn authenticate(req: &HttpRequest, services: &Services, form: &FormBody) -> Result<Client> {
+/// The keys failed authentication is counted under: the client id as
+/// presented (bounded in length) and the remote address.
+fn failure_keys(req: &HttpRequest, settings: &ApiSettings, id: &str) -> [FailureKey; 2] {
+    let address = if settings.trust_proxy {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(|a| a.chars().take(64).collect())
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    };
+    [
+        FailureKey::Client(id.chars().take(64).collect()),
+        FailureKey::Address(address.unwrap_or_default()),
+    ]
+}
+
+/// Authenticates the client. While its id or the caller's address is
+/// throttled for failing too often, the answer is 429 before the
+/// credentials are checked.
+async fn authenticate(
+    req: &HttpRequest,
+    services: &Services,
+    settings: &ApiSettings,
+    form: &FormBody,
+) -> Result<Client> {
     let (id, secret) = credentials(req, form)?;
-    Ok(services.auth.authenticate_client(&id, &secret).await?)
+    let throttle = settings.oauth_failures.as_ref();
+    let keys = failure_keys(req, settings, &id);
+    if let Some(Err(wait)) = throttle.map(|t| t.check(&keys)) {
+        return Err(ApiError::throttled(wait));
+    }
+    match services.auth.authenticate_client(&id, &secret).await {
+        Ok(client) => Ok(client),
+        Err(error) => {
+            if let (Some(throttle), AuthError::InvalidClient) = (throttle, &error) {
+                throttle.record_failure(&keys);
+            }
+            Err(error.into())
+        }
+    }
 }
 
 fn no_store() -> actix_web::HttpResponseBuilder {
@@ -89,13 +127,14 @@ fn no_store() -> actix_web::HttpResponseBuilder {
 async fn token(
     req: HttpRequest,
     services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
     form: FormBody,
 ) -> Result<HttpResponse> {
     let grant_type = form
         .get("grant_type")?
         .ok_or_else(ApiError::oauth_invalid_request)?
         .to_owned();
-    let client = authenticate(&req, &services, &form).await?;
+    let client = authenticate(&req, &services, &settings, &form).await?;
     if grant_type != "client_credentials" {
         return Err(ApiError::OAuth {
             status: actix_web::http::StatusCode::BAD_REQUEST,
@@ -117,9 +156,10 @@ async fn token(
 async fn revoke(
     req: HttpRequest,
     services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
     form: FormBody,
 ) -> Result<HttpResponse> {
-    let client = authenticate(&req, &services, &form).await?;
+    let client = authenticate(&req, &services, &settings, &form).await?;
     let token = form
         .get("token")?
         .ok_or_else(ApiError::oauth_invalid_request)?;
@@ -130,13 +170,17 @@ async fn revoke(
 async fn introspect(
     req: HttpRequest,
     services: web::Data<Services>,
+    settings: web::Data<ApiSettings>,
     form: FormBody,
 ) -> Result<HttpResponse> {
-    authenticate(&req, &services, &form).await?;
+    let client = authenticate(&req, &services, &settings, &form).await?;
     let token = form
         .get("token")?
         .ok_or_else(ApiError::oauth_invalid_request)?;
+    // A client may introspect only its own tokens: another client's token
+    // reads as inactive, so a client cannot learn what others hold.
     let body = match services.auth.authenticate_token(token).await {
+        Ok(grant) if grant.client_id != client.id => json!({ "active": false }),
         Ok(grant) => json!({
             "active": true,
             "scope": grant.scopes.to_string(),
