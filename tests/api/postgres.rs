@@ -25,6 +25,8 @@ mod coupons;
 mod customers;
 #[path = "filters.rs"]
 mod filters;
+#[path = "hardening.rs"]
+mod hardening;
 #[path = "oauth.rs"]
 mod oauth;
 #[path = "openapi.rs"]

@@ -156,6 +156,7 @@ fn serve_stops_gracefully_on_sigterm_and_sigint() {
             .arg("serve")
             .env("DATABASE_URL", db.url())
             .env("CRM_BIND", format!("127.0.0.1:{port}"))
+            .env("CRM_SHUTDOWN_DRAIN_SECONDS", "1")
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .spawn()
