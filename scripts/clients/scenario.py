@@ -28,9 +28,9 @@ from crm_client.api.segments import (
 from crm_client.models import (
     Customer,
     CustomerCreate,
-    CustomerCreateGender,
     CustomerPage,
     CustomerWrite,
+    Gender,
     GetCustomerListOrdering,
     OAuthError,
     Segment,
@@ -105,7 +105,7 @@ def main() -> None:
         api,
         full_name=f"Python {run}",
         email=f"py-{run}@example.com",
-        gender=CustomerCreateGender.FEMALE,
+        gender=Gender.FEMALE,
         accepts_marketing=True,
         tags=["vip"],
     )
@@ -122,7 +122,7 @@ def main() -> None:
     patched = expect(patched, Customer, "patch")
     check(patched.note == "called back", "the note changed")
     check(patched.accepts_marketing is True, "marketing consent kept")
-    check(patched.gender.value == "female", "gender kept")
+    check(patched.gender == Gender.FEMALE, "gender kept")
     before = {k: v for k, v in customer.to_dict().items() if k not in ("note", "updated_at")}
     after = {k: v for k, v in patched.to_dict().items() if k not in ("note", "updated_at")}
     check(before == after, f"only the note changed: {before} != {after}")

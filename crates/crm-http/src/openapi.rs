@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use actix_web::http::Method;
 use actix_web::HttpResponse;
 use crm_domain::auth::Scope;
-use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, Gender, ProfilePatch, Tag};
+use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, ProfilePatch, Tag};
 use crm_domain::page::PageRequest;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
@@ -41,14 +41,29 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// Schemas that the DTO derives refer to by function.
 pub mod schema {
     use crm_domain::customer::Gender;
-    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+    use std::borrow::Cow;
 
-    /// `gender`: one of the domain's genders.
-    pub fn gender() -> Object {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(Gender::ALL.map(Gender::as_str)))
-            .build()
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    /// `gender`: one of the domain's genders, as the component `Gender`, so
+    /// that generated clients have one gender type for every body.
+    pub struct GenderSchema;
+
+    impl utoipa::PartialSchema for GenderSchema {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Gender::ALL.map(Gender::as_str)))
+                .description(Some("`unknown`, `male` or `female`."))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for GenderSchema {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Gender")
+        }
     }
 
     /// `level`: always `null` (membership levels are outside this API).
@@ -1292,8 +1307,7 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                     },
                     "full_name": text(255),
                     "gender": {
-                        "type": "string",
-                        "enum": Gender::ALL.map(Gender::as_str),
+                        "$ref": "#/components/schemas/Gender",
                         "description": "`unknown` for a new customer that is not given one.",
                     },
                     "email": {
