@@ -11,6 +11,14 @@
 //!   the middleware enforces; choices, keys and lengths come from the domain's
 //!   constants (`Gender::ALL`, `CustomerOrdering::CHOICES`, `Scope::ALL`, ...).
 //!
+//! It is also written for client generators (openapi-python-client,
+//! openapi-typescript, ...): no request body or query parameter declares a
+//! `default` (generators would send it whenever the caller leaves the field
+//! out), bodies are plain typed objects, the OAuth operations declare no
+//! security requirement, every enum has `x-enum-varnames`. The black-box
+//! tests in `tests/api/openapi.rs` and `scripts/clients.sh` (generated
+//! clients run against the server) keep it so.
+//!
 //! The test `openapi::tests::committed_copy_is_current` fails when
 //! `docs/openapi.json` differs from the generated document;
 //! `UPDATE_OPENAPI=1 cargo test -p crm-http openapi` rewrites it.
