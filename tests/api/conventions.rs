@@ -453,6 +453,107 @@ async fn the_default_body_limit_is_one_mebibyte() {
 
 // --- pagination -----------------------------------------------------------------------
 
+/// Section 1: a query parameter given twice (other than a list filter) is a
+/// 400 on every resource and method, whether or not it reads that parameter,
+/// and nothing runs. A path or method that is not served keeps its 404 or
+/// 405; a request without a token its 401.
+#[actix_web::test]
+async fn a_repeated_query_parameter_is_400_on_every_resource() {
+    let app = super::spawn().await;
+    let id = app.customer_id(json!({"full_name": "Kept"})).await;
+    let address = app
+        .post(
+            &format!("/api/crm/customer/{id}/addresses/"),
+            &json!({"full_name": "A", "mobile": "13800000000", "province": "P", "city": "C", "address1": "1"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/crm/customer/{id}/coupons/"),
+        &json!({"coupon_id": 7}),
+    )
+    .await
+    .expect(201);
+    let segment = app.segment_id("s").await;
+    let twice = "x=1&x=2";
+    let paths = [
+        (Method::GET, format!("/api/crm/customer/{id}/")),
+        (Method::HEAD, format!("/api/crm/customer/{id}/")),
+        (Method::OPTIONS, format!("/api/crm/customer/{id}/")),
+        (Method::DELETE, format!("/api/crm/customer/{id}/")),
+        (Method::PATCH, format!("/api/crm/customer/{id}/")),
+        (Method::POST, "/api/crm/customer/".to_owned()),
+        (Method::GET, format!("/api/crm/customer/{id}/addresses/")),
+        (Method::POST, format!("/api/crm/customer/{id}/addresses/")),
+        (
+            Method::GET,
+            format!("/api/crm/customer/{id}/addresses/{address}/"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/crm/customer/{id}/addresses/{address}/"),
+        ),
+        (Method::GET, format!("/api/crm/customer/{id}/coupons/")),
+        (Method::DELETE, format!("/api/crm/customer/{id}/coupons/7/")),
+        (Method::GET, format!("/api/crm/segment/{segment}/")),
+        (Method::DELETE, format!("/api/crm/segment/{segment}/")),
+        (
+            Method::POST,
+            format!("/api/crm/segment/{segment}/segment_customer/"),
+        ),
+    ];
+    for (method, path) in &paths {
+        let r = app
+            .send(
+                app.request(method.clone(), &format!("{path}?{twice}"))
+                    .json(&json!({"full_name": "Other", "note": "changed"})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
+        if *method != Method::HEAD {
+            assert_eq!(
+                r.body,
+                json!({"x": ["This parameter may be given only once."]}),
+                "{method} {path}"
+            );
+        }
+    }
+    // Nothing ran: the customer, its address and coupon, the segment stay,
+    // and no customer was created.
+    let customer = app
+        .get(&format!("/api/crm/customer/{id}/"))
+        .await
+        .expect(200);
+    assert_eq!(customer.body["note"], "");
+    assert_eq!(customer.body["addresses"].as_array().unwrap().len(), 1);
+    assert_eq!(app.customers_where("").await, [id]);
+    app.get(&format!("/api/crm/customer/{id}/coupons/"))
+        .await
+        .expect(200);
+    app.get(&format!("/api/crm/segment/{segment}/"))
+        .await
+        .expect(200);
+    // Unserved paths and methods, and missing tokens, answer as before.
+    app.get(&format!("/api/crm/nothing/?{twice}"))
+        .await
+        .expect(404);
+    let r = app
+        .send(app.request(Method::PATCH, &format!("{CUSTOMERS}?{twice}")))
+        .await
+        .expect(405);
+    assert_eq!(r.header("allow"), Some(COLLECTION_ALLOW));
+    app.send(app.anonymous(Method::GET, &format!("{CUSTOMERS}?{twice}")))
+        .await
+        .expect(401);
+    // Given once each, the same parameters are ignored as unknown.
+    app.get(&format!("/api/crm/customer/{id}/?x=1&y=1"))
+        .await
+        .expect(200);
+}
+
 #[actix_web::test]
 async fn list_envelope_has_count_next_previous_results_in_order() {
     let app = super::spawn().await;

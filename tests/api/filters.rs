@@ -1,7 +1,7 @@
 //! The customer list filters and ordering (section 3): each one alone, in
 //! combination, and the 400 for every malformed value.
 
-use crm_tests::{json, TestApp, Value};
+use crm_tests::{json, keys, TestApp, Value};
 
 /// The ids a list query returns (one page of up to 1000), asserting 200 and
 /// that `count` agrees.
@@ -124,6 +124,99 @@ async fn malformed_id_and_id_in_are_400() {
     bad_query(&app, "id__in=1,x", &["id__in"]).await;
     bad_query(&app, "id__in=abc", &["id__in"]).await;
     bad_query(&app, "id__in=1;2", &["id__in"]).await;
+}
+
+/// Generated clients send arrays as repeated keys (`?id__in=1&id__in=2`):
+/// the values are combined, as if joined by commas (section 1).
+#[actix_web::test]
+async fn repeated_id_in_values_are_combined() {
+    let app = super::spawn().await;
+    let a = app.customer_id(json!({"full_name": "A"})).await;
+    let b = app.customer_id(json!({"full_name": "B"})).await;
+    let c = app.customer_id(json!({"full_name": "C"})).await;
+    app.customer_id(json!({"full_name": "D"})).await;
+    assert_eq!(ids(&app, &format!("id__in={a}&id__in={b}")).await, [b, a]);
+    assert_eq!(
+        ids(&app, &format!("id__in={a}&id__in={b},{c}")).await,
+        ids(&app, &format!("id__in={a},{b},{c}")).await
+    );
+    assert_eq!(
+        ids(&app, &format!("id__in={a}&id__in={b}&id__in={c}")).await,
+        [c, b, a]
+    );
+    // An empty value among them adds nothing; all empty is no filter.
+    assert_eq!(ids(&app, &format!("id__in=&id__in={c}")).await, [c]);
+    assert_eq!(ids(&app, "id__in=&id__in=").await.len(), 4);
+    // A malformed value in any of them is the usual 400.
+    bad_query(&app, &format!("id__in={a}&id__in=x"), &["id__in"]).await;
+    // The page links keep the parameters as given.
+    let r = app
+        .get(&format!(
+            "/api/crm/customer/?id__in={a}&id__in={b}&id__in={c}&page_size=1"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.body["count"], 3);
+    let next = r.body["next"].as_str().expect("a next link");
+    assert!(
+        next.contains(&format!("id__in={a}&id__in={b}&id__in={c}")),
+        "{next}"
+    );
+}
+
+/// Any other parameter given twice is refused: nothing is silently dropped
+/// (before, the last value won: `?id=abc&id=3` was a 200).
+#[actix_web::test]
+async fn any_other_parameter_given_twice_is_400() {
+    let app = super::spawn().await;
+    let a = app
+        .customer_id(json!({"full_name": "A", "mobile": "13000000001", "tags": ["t"]}))
+        .await;
+    for (name, first, second) in [
+        ("id", "abc".to_owned(), a.to_string()),
+        ("id", a.to_string(), a.to_string()),
+        ("coupon", "1".into(), "2".into()),
+        ("coupon__exclude", "1".into(), "2".into()),
+        ("segment", "1".into(), "2".into()),
+        ("segment__exclude", "1".into(), "2".into()),
+        ("mobile", "13000000001".into(), "13000000002".into()),
+        ("email", "a@example.com".into(), "".into()),
+        ("tag", "t".into(), "u".into()),
+        ("search", "A".into(), "B".into()),
+        (
+            "created_at__gte",
+            "2024-01-01T00:00:00Z".into(),
+            "2024-01-02T00:00:00Z".into(),
+        ),
+        (
+            "updated_at__lte",
+            "2999-01-01T00:00:00Z".into(),
+            "2999-01-01T00:00:00Z".into(),
+        ),
+        ("ordering", "id".into(), "-id".into()),
+        ("page", "1".into(), "1".into()),
+        ("page_size", "10".into(), "20".into()),
+        ("unknown", "1".into(), "2".into()),
+    ] {
+        let query = format!("{name}={first}&{name}={second}");
+        let r = app
+            .get(&format!("/api/crm/customer/?{query}"))
+            .await
+            .expect(400);
+        assert_eq!(
+            r.body,
+            json!({ name: ["This parameter may be given only once."] }),
+            "?{query}"
+        );
+    }
+    // Every repeated parameter is named, list filters never.
+    let r = app
+        .get(&format!(
+            "/api/crm/customer/?search=A&page=1&id__in={a}&search=B&id__in={a}&page=2"
+        ))
+        .await
+        .expect(400);
+    assert_eq!(keys(&r.body), ["page", "search"], "{}", r.text);
 }
 
 // --- coupon, coupon__exclude --------------------------------------------------------

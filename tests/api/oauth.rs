@@ -21,6 +21,38 @@ async fn form(
     app.send(builder).await
 }
 
+/// Asserts an RFC 6749 §5.2 error body: `error` is `code`, and
+/// `error_description` is a short text that names neither the client nor its
+/// secret. Returns the description.
+#[track_caller]
+fn assert_oauth_error(resp: &Resp, code: &str, app: &TestApp) -> String {
+    assert_eq!(
+        crm_tests::keys(&resp.body),
+        ["error", "error_description"],
+        "{}",
+        resp.text
+    );
+    assert_eq!(resp.body["error"], code, "{}", resp.text);
+    let description = resp.body["error_description"]
+        .as_str()
+        .expect("error_description is a string");
+    assert!(
+        !description.is_empty() && description.len() <= 200,
+        "{description}"
+    );
+    // RFC 6749: printable ASCII except `"` and `\`.
+    assert!(
+        description
+            .chars()
+            .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\'),
+        "{description}"
+    );
+    for secret in [&app.oauth_client.id, &app.oauth_client.secret] {
+        assert!(!description.contains(secret.as_str()), "{description}");
+    }
+    description.to_owned()
+}
+
 async fn token_with(app: &TestApp, scopes: &str) -> String {
     let client = app.register_client("scoped", scopes).await;
     let scopes: Vec<&str> = scopes.split(' ').collect();
@@ -112,6 +144,7 @@ async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
         id: "nobody".into(),
         secret: app.oauth_client.secret.clone(),
     };
+    let mut descriptions = Vec::new();
     for client in [Some(&wrong), Some(&unknown), None] {
         let resp = form(
             &app,
@@ -121,12 +154,90 @@ async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
         )
         .await
         .expect(401);
-        assert_eq!(resp.body, json!({"error": "invalid_client"}));
+        descriptions.push(assert_oauth_error(&resp, "invalid_client", &app));
         assert_eq!(
             resp.header("www-authenticate"),
             Some("Basic realm=\"oauth\"")
         );
     }
+    // The description does not tell a wrong secret from an unknown client.
+    descriptions.dedup();
+    assert_eq!(descriptions.len(), 1, "{descriptions:?}");
+}
+
+/// Generated clients and some HTTP setups send `Authorization: Bearer ...`
+/// on every call: on the OAuth endpoints a header of another scheme than
+/// Basic is ignored when the form carries the client credentials.
+#[actix_web::test]
+async fn a_stray_bearer_header_does_not_hide_form_credentials() {
+    let app = super::spawn().await;
+    let c = &app.oauth_client;
+    let credentials = [
+        ("client_id", c.id.as_str()),
+        ("client_secret", c.secret.as_str()),
+    ];
+    let with = |path: &str, fields: &[(&str, &str)]| {
+        let mut all = credentials.to_vec();
+        all.extend_from_slice(fields);
+        app.anonymous(Method::POST, path)
+            .header("authorization", "Bearer stray-token")
+            .form(&all)
+    };
+    let resp = app
+        .send(with(
+            "/oauth/token/",
+            &[("grant_type", "client_credentials")],
+        ))
+        .await
+        .expect(200);
+    let token = resp.body["access_token"].as_str().unwrap().to_owned();
+    let resp = app
+        .send(with("/oauth/introspect/", &[("token", &token)]))
+        .await
+        .expect(200);
+    assert_eq!(resp.body["active"], true);
+    app.send(with("/oauth/revoke_token/", &[("token", &token)]))
+        .await
+        .expect(200);
+    // Any other scheme too, in any case.
+    for header in ["bearer x", "Token abc", "Digest username=\"x\""] {
+        let resp = app
+            .send(
+                app.anonymous(Method::POST, "/oauth/token/")
+                    .header("authorization", header)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", c.id.as_str()),
+                        ("client_secret", c.secret.as_str()),
+                    ]),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{header}: {}", resp.text);
+    }
+    // Without form credentials, a bearer header authenticates nothing.
+    let resp = app
+        .send(
+            app.anonymous(Method::POST, "/oauth/token/")
+                .header("authorization", "Bearer stray-token")
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await
+        .expect(401);
+    assert_oauth_error(&resp, "invalid_client", &app);
+    // Wrong form credentials stay wrong whatever the header.
+    let resp = app
+        .send(
+            app.anonymous(Method::POST, "/oauth/token/")
+                .header("authorization", "Bearer stray-token")
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", c.id.as_str()),
+                    ("client_secret", "wrong"),
+                ]),
+        )
+        .await
+        .expect(401);
+    assert_oauth_error(&resp, "invalid_client", &app);
 }
 
 #[actix_web::test]
@@ -142,7 +253,7 @@ async fn scope_outside_the_client_allowance_is_invalid_scope() {
         )
         .await
         .expect(400);
-        assert_eq!(resp.body, json!({"error": "invalid_scope"}), "{scope}");
+        assert_oauth_error(&resp, "invalid_scope", &app);
     }
 }
 
@@ -158,7 +269,7 @@ async fn other_grant_types_are_unsupported() {
         )
         .await
         .expect(400);
-        assert_eq!(resp.body, json!({"error": "unsupported_grant_type"}));
+        assert_oauth_error(&resp, "unsupported_grant_type", &app);
     }
 }
 
@@ -170,7 +281,7 @@ async fn malformed_token_requests_are_invalid_request() {
     let resp = form(&app, "/oauth/token/", Some(c), &[("scope", "crm:read")])
         .await
         .expect(400);
-    assert_eq!(resp.body, json!({"error": "invalid_request"}));
+    assert_oauth_error(&resp, "invalid_request", &app);
     // A parameter twice.
     let resp = form(
         &app,
@@ -183,7 +294,7 @@ async fn malformed_token_requests_are_invalid_request() {
     )
     .await
     .expect(400);
-    assert_eq!(resp.body, json!({"error": "invalid_request"}));
+    assert_oauth_error(&resp, "invalid_request", &app);
     // Two client authentication methods at once.
     let resp = form(
         &app,
@@ -197,7 +308,7 @@ async fn malformed_token_requests_are_invalid_request() {
     )
     .await
     .expect(400);
-    assert_eq!(resp.body, json!({"error": "invalid_request"}));
+    assert_oauth_error(&resp, "invalid_request", &app);
     // Not a form body.
     let resp = app
         .send(
@@ -207,7 +318,7 @@ async fn malformed_token_requests_are_invalid_request() {
         )
         .await
         .expect(400);
-    assert_eq!(resp.body, json!({"error": "invalid_request"}));
+    assert_oauth_error(&resp, "invalid_request", &app);
 }
 
 #[actix_web::test]
@@ -488,11 +599,11 @@ async fn revocation_needs_client_authentication_and_a_token() {
     let resp = form(&app, "/oauth/revoke_token/", None, &[("token", &app.token)])
         .await
         .expect(401);
-    assert_eq!(resp.body, json!({"error": "invalid_client"}));
+    assert_oauth_error(&resp, "invalid_client", &app);
     let resp = form(&app, "/oauth/revoke_token/", Some(&app.oauth_client), &[])
         .await
         .expect(400);
-    assert_eq!(resp.body, json!({"error": "invalid_request"}));
+    assert_oauth_error(&resp, "invalid_request", &app);
     call(&app, Method::GET, "/api/crm/customer/", &app.token)
         .await
         .expect(200);
@@ -545,7 +656,7 @@ async fn introspection_reports_active_tokens_and_nothing_else() {
     let resp = form(&app, "/oauth/introspect/", None, &[("token", "x")])
         .await
         .expect(401);
-    assert_eq!(resp.body, json!({"error": "invalid_client"}));
+    assert_oauth_error(&resp, "invalid_client", &app);
 }
 
 #[actix_web::test]

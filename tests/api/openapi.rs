@@ -461,3 +461,281 @@ async fn public_routes_refuse_other_methods_with_405_and_allow() {
             .expect(200);
     }
 }
+
+/// Every JSON object inside `value`, with its JSON pointer.
+fn objects<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(map) => {
+            out.push((at.clone(), value));
+            for (key, item) in map {
+                objects(item, format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                objects(item, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `schema` with its `$ref`s followed (once per name), as (pointer, object)
+/// pairs: what a generator reads for a request body.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value, at: &str) -> Vec<(String, &'a Value)> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    let mut todo = vec![(at.to_owned(), schema)];
+    while let Some((at, schema)) = todo.pop() {
+        let mut found = Vec::new();
+        objects(schema, at, &mut found);
+        for (at, object) in found {
+            if let Some(reference) = object["$ref"].as_str() {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                if !seen.contains(&name) {
+                    seen.push(name);
+                    todo.push((reference.to_owned(), &doc["components"]["schemas"][name]));
+                }
+            }
+            out.push((at, object));
+        }
+    }
+    out
+}
+
+/// Every (path, method, operation) of the document.
+fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            out.push((path.as_str(), method.as_str(), operation));
+        }
+    }
+    out
+}
+
+/// Issue 11: a generated PATCH sent `accepts_marketing: false` and
+/// `gender: "unknown"` for "patch the note", because the update body
+/// declared them as defaults; openapi-typescript made them required.
+#[actix_web::test]
+async fn request_bodies_declare_no_defaults_and_patch_bodies_require_nothing() {
+    let app = super::spawn().await;
+    let doc = document(&app).await;
+    let mut bodies = 0;
+    for (path, method, operation) in operations(&doc) {
+        let Some(content) = operation["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        for media in content.values() {
+            bodies += 1;
+            for (at, object) in resolved(&doc, &media["schema"], "body") {
+                assert!(
+                    object.get("default").is_none(),
+                    "{method} {path}: {at} declares a default: {object}"
+                );
+            }
+            if method == "patch" {
+                let name = media["schema"]["$ref"].as_str().unwrap();
+                let name = name.trim_start_matches("#/components/schemas/");
+                let schema = &doc["components"]["schemas"][name];
+                assert!(schema.get("required").is_none(), "PATCH {path}: {schema}");
+            }
+        }
+    }
+    assert!(bodies >= 10, "{bodies} request bodies");
+    let write = &doc["components"]["schemas"]["CustomerWrite"];
+    assert!(write.get("required").is_none());
+    for field in ["accepts_marketing", "gender"] {
+        assert!(write["properties"][field].is_object(), "{field}");
+    }
+}
+
+/// Issue 11: list query parameters declared defaults, so generated clients
+/// sent `ordering=-id&page=1&page_size=10` on every call.
+#[actix_web::test]
+async fn query_parameters_declare_no_defaults() {
+    let app = super::spawn().await;
+    let doc = document(&app).await;
+    let mut checked = 0;
+    for (path, method, operation) in operations(&doc) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            checked += 1;
+            let mut found = Vec::new();
+            objects(parameter, String::new(), &mut found);
+            for (at, object) in found {
+                assert!(
+                    object.get("default").is_none(),
+                    "{method} {path} {}{at}: {object}",
+                    parameter["name"]
+                );
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} parameters");
+    let list = &doc["paths"]["/api/crm/customer/"]["get"]["parameters"];
+    let description = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["description"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The defaults are stated in words instead.
+    assert!(description("ordering").contains("`-id`"));
+    assert!(description("page_size").contains("10"));
+    // The list filters are arrays in the form generators send them.
+    for (path, method, name) in [
+        ("/api/crm/customer/", "get", "id__in"),
+        (
+            "/api/crm/segment/{id}/segment_customer/",
+            "delete",
+            "customer__in",
+        ),
+    ] {
+        let parameter = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(parameter["schema"]["type"], "array", "{name}");
+        assert_eq!(parameter["explode"], true, "{name}");
+    }
+}
+
+/// Issue 11: the create body was properties plus an `anyOf` of one-field
+/// schemas, which generators turn into untyped models.
+#[actix_web::test]
+async fn the_create_body_is_a_plain_typed_object() {
+    let app = super::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CustomerCreate"];
+    assert_eq!(create["type"], "object");
+    for composition in ["anyOf", "oneOf", "allOf", "not"] {
+        assert!(create.get(composition).is_none(), "{composition}: {create}");
+    }
+    let properties = create["properties"].as_object().unwrap();
+    assert_eq!(
+        properties,
+        schemas["CustomerWrite"]["properties"].as_object().unwrap()
+    );
+    for (name, property) in properties {
+        let typed = property.get("type").is_some()
+            || property["$ref"].is_string()
+            || property["anyOf"]
+                .as_array()
+                .is_some_and(|options| options.iter().all(|o| o.get("type").is_some()));
+        assert!(typed, "{name} has no type: {property}");
+    }
+    let description = create["description"].as_str().unwrap();
+    for field in ["`mobile`", "`email`", "`full_name`", "non_field_errors"] {
+        assert!(description.contains(field), "{description}");
+    }
+    let body = &doc["paths"]["/api/crm/customer/"]["post"]["requestBody"];
+    assert_eq!(body["required"], true);
+}
+
+/// Issue 11: the OAuth operations declared `security: [{"clientBasic": []},
+/// {}]`, so openapi-python-client wanted a bearer-token client to get a
+/// token; their errors had no `error_description`.
+#[actix_web::test]
+async fn the_oauth_operations_need_no_bearer_token() {
+    let app = super::spawn().await;
+    let doc = document(&app).await;
+    for path in [
+        "/oauth/token/",
+        "/oauth/revoke_token/",
+        "/oauth/introspect/",
+    ] {
+        let operation = &doc["paths"][path]["post"];
+        assert_eq!(operation["security"], json!([]), "{path}");
+        let description = operation["description"].as_str().unwrap();
+        for words in ["HTTP Basic", "`client_id`", "`client_secret`", "Bearer"] {
+            assert!(description.contains(words), "{path}: {description}");
+        }
+        let body = &operation["requestBody"]["content"]["application/x-www-form-urlencoded"];
+        let name = body["schema"]["$ref"].as_str().unwrap();
+        let schema =
+            &doc["components"]["schemas"][name.trim_start_matches("#/components/schemas/")];
+        for field in ["client_id", "client_secret"] {
+            assert!(
+                schema["properties"][field]["description"].is_string(),
+                "{path} {field}"
+            );
+        }
+    }
+    // The only security scheme is the bearer one.
+    let schemes: Vec<&String> = doc["components"]["securitySchemes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(schemes, ["oauth2"]);
+    let error = &doc["components"]["schemas"]["OAuthError"];
+    assert_eq!(error["required"], json!(["error", "error_description"]));
+    assert_eq!(error["properties"]["error_description"]["type"], "string");
+}
+
+/// Issue 11, the smaller items: a `servers` entry, 405 declared, enum
+/// variants named, and no property typed `null` alone (openapi-fetch drops
+/// such a property from its response types).
+#[actix_web::test]
+async fn generators_get_servers_405_enum_names_and_nullable_types() {
+    let app = super::spawn().await;
+    let doc = document(&app).await;
+    let servers = doc["servers"].as_array().expect("servers");
+    assert!(!servers.is_empty() && servers.iter().all(|s| s["url"].is_string()));
+    for (path, method, operation) in operations(&doc) {
+        assert!(
+            operation["responses"].get("405").is_some(),
+            "{method} {path} does not declare 405"
+        );
+    }
+    let mut all = Vec::new();
+    objects(&doc, String::new(), &mut all);
+    let mut enums = 0;
+    for (at, object) in &all {
+        if let Some(choices) = object.get("enum").and_then(Value::as_array) {
+            enums += 1;
+            let names = object["x-enum-varnames"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: enum without x-enum-varnames"));
+            assert_eq!(names.len(), choices.len(), "{at}");
+            let mut unique: Vec<&str> = names.iter().map(|n| n.as_str().unwrap()).collect();
+            for name in &unique {
+                assert!(
+                    name.starts_with(|c: char| c.is_ascii_uppercase())
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                    "{at}: {name}"
+                );
+            }
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{at}: {names:?}");
+        }
+        assert_ne!(object.get("type"), Some(&json!("null")), "{at}: {object}");
+    }
+    assert!(enums >= 5, "{enums} enums");
+    let ordering = doc["paths"]["/api/crm/customer/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ordering")
+        .unwrap();
+    let names = &ordering["schema"]["x-enum-varnames"];
+    assert!(
+        names
+            .as_array()
+            .unwrap()
+            .contains(&json!("CREATED_AT_DESC")),
+        "{names}"
+    );
+    let level = &doc["components"]["schemas"]["Customer"]["properties"]["level"];
+    assert_eq!(level["type"], json!(["string", "null"]));
+}

@@ -646,6 +646,72 @@ async fn removing_ids_not_in_the_segment_is_ignored() {
     assert_eq!(members(&app, s).await, [cs[0]]);
 }
 
+/// Generated clients send `customer__in=4&customer__in=5`: both are removed
+/// (before, only the last one was, with a 200).
+#[actix_web::test]
+async fn repeated_customer_in_values_are_combined() {
+    let app = super::spawn().await;
+    let cs = customers(&app, 5).await;
+    let s = app.segment_id("s").await;
+    add(&app, s, &cs).await;
+    let r = remove(
+        &app,
+        s,
+        &format!("customer__in={}&customer__in={}", cs[0], cs[1]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(ids(&r.body["customers"]), &cs[2..]);
+    let r = remove(
+        &app,
+        s,
+        &format!(
+            "customer__in={}&customer__in=&customer__in={},{}",
+            cs[2], cs[3], cs[4]
+        ),
+    )
+    .await
+    .expect(200);
+    assert_eq!(ids(&r.body["customers"]), Vec::<i64>::new());
+    // A malformed value in any of them is a 400 and removes nothing.
+    add(&app, s, &cs).await;
+    let r = remove(&app, s, &format!("customer__in={}&customer__in=x", cs[0]))
+        .await
+        .expect(400);
+    assert_eq!(keys(&r.body), ["customer__in"]);
+    assert_eq!(members(&app, s).await, cs);
+    // Another parameter twice is refused, and nothing is removed.
+    let r = remove(&app, s, &format!("customer__in={}&x=1&x=2", cs[0]))
+        .await
+        .expect(400);
+    assert_eq!(
+        r.body,
+        json!({"x": ["This parameter may be given only once."]})
+    );
+    assert_eq!(members(&app, s).await, cs);
+}
+
+#[actix_web::test]
+async fn the_segment_list_refuses_a_repeated_parameter() {
+    let app = super::spawn().await;
+    app.segment_id("s").await;
+    for query in ["page=1&page=1", "page_size=1&page_size=2"] {
+        let r = app
+            .get(&format!("/api/crm/segment/?{query}"))
+            .await
+            .expect(400);
+        let name = query.split('=').next().unwrap();
+        assert_eq!(
+            r.body,
+            json!({ name: ["This parameter may be given only once."] }),
+            "{query}"
+        );
+    }
+    app.get("/api/crm/segment/?page=1&page_size=1")
+        .await
+        .expect(200);
+}
+
 #[actix_web::test]
 async fn removing_without_customer_in_is_400() {
     let app = super::spawn().await;

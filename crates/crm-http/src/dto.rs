@@ -114,7 +114,7 @@ pub struct CustomerListItemDto {
     pub id: i64,
     pub mobile: String,
     pub full_name: String,
-    #[schema(schema_with = doc::gender)]
+    #[schema(value_type = doc::GenderSchema)]
     pub gender: &'static str,
     pub email: String,
     #[schema(format = Date, required = true)]
@@ -227,7 +227,7 @@ pub struct CustomerDto {
     pub multipass_identifier: Option<String>,
     pub mobile: String,
     pub full_name: String,
-    #[schema(schema_with = doc::gender)]
+    #[schema(value_type = doc::GenderSchema)]
     pub gender: &'static str,
     pub email: String,
     #[schema(format = Date, required = true)]

@@ -44,7 +44,8 @@ pub enum ApiError {
     InsufficientScope(ScopeSet),
     /// The client made too many requests: 429 with `Retry-After`.
     Throttled { seconds: u64 },
-    /// An OAuth endpoint error (RFC 6749 §5.2): `{"error": code}`.
+    /// An OAuth endpoint error (RFC 6749 §5.2):
+    /// `{"error": code, "error_description": ...}`.
     OAuth {
         status: StatusCode,
         code: &'static str,
@@ -116,6 +117,22 @@ pub fn field_errors_body(errors: &FieldErrors) -> Value {
     Value::Object(map)
 }
 
+/// The `error_description` of an OAuth error (RFC 6749 §5.2): short, for
+/// the developer reading a library's exception, and revealing nothing (which
+/// of the id and the secret was wrong, whether a client exists).
+pub fn oauth_description(code: &str) -> &'static str {
+    match code {
+        "invalid_request" => {
+            "The request is missing a required parameter, repeats a parameter, \
+             authenticates the client in more than one way, or is not a form body."
+        }
+        "invalid_client" => "Client authentication failed.",
+        "invalid_scope" => "The requested scope is unknown or not allowed for this client.",
+        "unsupported_grant_type" => "Only the client_credentials grant type is supported.",
+        _ => "The request was refused.",
+    }
+}
+
 fn detail(message: &str) -> Value {
     json!({ "detail": message })
 }
@@ -183,7 +200,10 @@ impl ApiError {
                     "Request was throttled. Expected available in {seconds} seconds."
                 )),
             ),
-            Self::OAuth { status, code } => (*status, json!({ "error": code })),
+            Self::OAuth { status, code } => (
+                *status,
+                json!({ "error": code, "error_description": oauth_description(code) }),
+            ),
         }
     }
 }

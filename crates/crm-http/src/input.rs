@@ -219,23 +219,60 @@ pub fn segment_customer_ids(body: &Value) -> Result<Vec<CustomerId>, FieldErrors
     errors.into_result().map(|()| ids)
 }
 
-/// Query parameters as (name, value) pairs in order.
-pub struct Query(Vec<(String, String)>);
+/// The query parameters that take comma-separated lists: given more than
+/// once, their values are combined as if joined by commas (`?id__in=1&id__in=2`
+/// is `?id__in=1,2`), because OpenAPI client generators send arrays that way.
+pub const LIST_PARAMETERS: &[&str] = &["id__in", "customer__in"];
+
+/// The message for any other parameter given more than once.
+pub const GIVEN_ONCE: &str = "This parameter may be given only once.";
+
+/// A request's query parameters. Every parameter has one value: the values of
+/// a repeated [`LIST_PARAMETERS`] entry are combined, and any other repeated
+/// parameter is refused (nothing is silently dropped).
+#[derive(Debug)]
+pub struct Query {
+    /// As given, in order (the pagination links keep them).
+    pairs: Vec<(String, String)>,
+    /// One value per name.
+    values: Vec<(String, String)>,
+}
 
 impl Query {
-    pub fn parse(query_string: &str) -> Self {
-        Self(
-            url::form_urlencoded::parse(query_string.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+    /// Parses a query string; a parameter other than the list filters given
+    /// more than once is a 400 under its name.
+    pub fn parse(query_string: &str) -> Result<Self, FieldErrors> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query_string.as_bytes())
+            .into_owned()
+            .collect();
+        let mut values: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut errors = FieldErrors::new();
+        for (name, value) in &pairs {
+            match values.iter_mut().find(|(k, _)| k == name) {
+                None => values.push((name.clone(), value.clone())),
+                Some((_, combined)) if LIST_PARAMETERS.contains(&name.as_str()) => {
+                    if !value.trim().is_empty() {
+                        if !combined.trim().is_empty() {
+                            combined.push(',');
+                        }
+                        combined.push_str(value);
+                    }
+                }
+                Some(_) => {
+                    if !errors.contains(name) {
+                        errors.add(name.clone(), GIVEN_ONCE);
+                    }
+                }
+            }
+        }
+        errors.into_result().map(|()| Self { pairs, values })
     }
 
-    /// The last value given for `name`, as Django's `QueryDict.get` does.
+    /// The value of `name` (for a list filter, every value given, joined by
+    /// commas).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.values
             .iter()
-            .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
@@ -245,8 +282,9 @@ impl Query {
         self.get(name).filter(|v| !v.trim().is_empty())
     }
 
+    /// The parameters as given, in order.
     pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
+        &self.pairs
     }
 }
 
@@ -351,6 +389,10 @@ mod tests {
 
     const TODAY: Date = date!(2024 - 01 - 01);
 
+    fn query(text: &str) -> Query {
+        Query::parse(text).expect("no repeated parameter")
+    }
+
     #[test]
     fn mobile_as_number_is_stored_as_text() {
         let changes = customer_changes(&json!({"mobile": 13000000000u64}), TODAY).unwrap();
@@ -433,27 +475,60 @@ mod tests {
 
     #[test]
     fn filters_refuse_malformed_values() {
-        let errors = customer_filter(&Query::parse(
+        let errors = customer_filter(&query(
             "id=abc&id__in=1,x&ordering=name&created_at__gte=yesterday",
         ))
         .unwrap_err();
         for field in ["id", "id__in", "ordering", "created_at__gte"] {
             assert!(errors.contains(field), "{field}");
         }
-        let errors = customer_filter(&Query::parse(
+        let errors = customer_filter(&query(
             "search=a%00&tag=%00&created_at__lte=9999-12-31T23:59:59-23:59",
         ))
         .unwrap_err();
         for field in ["search", "tag", "created_at__lte"] {
             assert!(errors.contains(field), "{field}");
         }
-        let filter = customer_filter(&Query::parse(
+        let filter = customer_filter(&query(
             "id=&unknown=1&id__in=1,2&created_at__gte=2024-01-01T00:00:00+08:00",
         ))
         .unwrap();
         assert_eq!(filter.id, None);
         assert_eq!(filter.id_in, Some(vec![1, 2]));
         assert!(filter.created_at_gte.is_some());
+    }
+
+    #[test]
+    fn repeated_list_filters_are_combined() {
+        let filter = customer_filter(&query("id__in=1&id__in=2,3&id__in=")).unwrap();
+        assert_eq!(filter.id_in, Some(vec![1, 2, 3]));
+        let filter = customer_filter(&query("id__in=&id__in=4")).unwrap();
+        assert_eq!(filter.id_in, Some(vec![4]));
+        assert_eq!(query("id__in=&id__in=").non_empty("id__in"), None);
+        let ids = customer_in(&query("customer__in=4&customer__in=5")).unwrap();
+        assert_eq!(ids.iter().map(|i| i.get()).collect::<Vec<_>>(), [4, 5]);
+        // The links keep the parameters as given.
+        assert_eq!(query("id__in=1&id__in=2").pairs().len(), 2);
+    }
+
+    #[test]
+    fn other_repeated_parameters_are_refused() {
+        let errors = Query::parse("id=abc&id=3&page=1&page=1&page=2&ordering=id").unwrap_err();
+        assert!(
+            errors.contains("id") && errors.contains("page"),
+            "{errors:?}"
+        );
+        assert!(!errors.contains("ordering"));
+        assert_eq!(errors.iter().count(), 2);
+        for field in ["id", "page"] {
+            let messages: Vec<_> = errors
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, m)| m.to_vec())
+                .unwrap();
+            assert_eq!(messages, [GIVEN_ONCE]);
+        }
+        assert!(Query::parse("unknown=1&unknown=2").is_err());
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub fn configure(
             .configure(routes::oauth::configure)
             .service(
                 web::scope(API_PREFIX)
+                    // Inner: runs once the token is accepted.
+                    .wrap(actix_web::middleware::from_fn(
+                        routes::refuse_repeated_parameters,
+                    ))
                     .wrap(actix_web::middleware::from_fn(auth::require_token))
                     .configure(routes::configure_api),
             )

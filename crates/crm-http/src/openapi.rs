@@ -11,6 +11,14 @@
 //!   the middleware enforces; choices, keys and lengths come from the domain's
 //!   constants (`Gender::ALL`, `CustomerOrdering::CHOICES`, `Scope::ALL`, ...).
 //!
+//! It is also written for client generators (openapi-python-client,
+//! openapi-typescript, ...): no request body or query parameter declares a
+//! `default` (generators would send it whenever the caller leaves the field
+//! out), bodies are plain typed objects, the OAuth operations declare no
+//! security requirement, every enum has `x-enum-varnames`. The black-box
+//! tests in `tests/api/openapi.rs` and `scripts/clients.sh` (generated
+//! clients run against the server) keep it so.
+//!
 //! The test `openapi::tests::committed_copy_is_current` fails when
 //! `docs/openapi.json` differs from the generated document;
 //! `UPDATE_OPENAPI=1 cargo test -p crm-http openapi` rewrites it.
@@ -20,7 +28,7 @@ use std::sync::OnceLock;
 use actix_web::http::Method;
 use actix_web::HttpResponse;
 use crm_domain::auth::Scope;
-use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, Gender, ProfilePatch, Tag};
+use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, ProfilePatch, Tag};
 use crm_domain::page::PageRequest;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
@@ -41,20 +49,37 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// Schemas that the DTO derives refer to by function.
 pub mod schema {
     use crm_domain::customer::Gender;
-    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+    use std::borrow::Cow;
 
-    /// `gender`: one of the domain's genders.
-    pub fn gender() -> Object {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(Gender::ALL.map(Gender::as_str)))
-            .build()
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    /// `gender`: one of the domain's genders, as the component `Gender`, so
+    /// that generated clients have one gender type for every body.
+    pub struct GenderSchema;
+
+    impl utoipa::PartialSchema for GenderSchema {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Gender::ALL.map(Gender::as_str)))
+                .description(Some("`unknown`, `male` or `female`."))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for GenderSchema {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Gender")
+        }
     }
 
     /// `level`: always `null` (membership levels are outside this API).
+    /// Typed as a nullable string, not as the type `null` alone: TypeScript
+    /// clients (openapi-fetch) drop a property whose only type is `null`.
     pub fn always_null() -> Object {
         ObjectBuilder::new()
-            .schema_type(Type::Null)
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
             .description(Some("Always null: membership levels are outside this API."))
             .build()
     }
@@ -112,11 +137,19 @@ pub fn document() -> Value {
     for (path, item) in public_paths() {
         paths.insert(path, item);
     }
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
+        "servers": [{
+            "url": "/",
+            "description": "The server that serves this document (its origin).",
+        }],
         "info": {
             "title": "CRM API",
             "version": env!("CARGO_PKG_VERSION"),
+            "license": {
+                "name": env!("CARGO_PKG_LICENSE"),
+                "identifier": env!("CARGO_PKG_LICENSE"),
+            },
             "description": INFO_DESCRIPTION,
         },
         "tags": [
@@ -129,14 +162,66 @@ pub fn document() -> Value {
         ],
         "paths": paths,
         "components": components(),
-    })
+    });
+    name_enum_variants(&mut document);
+    document
+}
+
+/// Gives every string `enum` its variants' names (`x-enum-varnames`), so
+/// generated clients name them (`ORDERING.CREATED_AT_DESC`) instead of
+/// numbering them (`VALUE_3`): `-id` is `ID_DESC`, `crm:read` `CRM_READ`.
+fn name_enum_variants(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let names: Option<Vec<Value>> = map
+                .get("enum")
+                .and_then(Value::as_array)
+                .filter(|_| !map.contains_key("x-enum-varnames"))
+                .and_then(|choices| {
+                    choices
+                        .iter()
+                        .map(|c| c.as_str().map(|c| json!(enum_variant_name(c))))
+                        .collect()
+                });
+            if let Some(names) = names {
+                map.insert("x-enum-varnames".into(), Value::Array(names));
+            }
+            map.values_mut().for_each(name_enum_variants);
+        }
+        Value::Array(items) => items.iter_mut().for_each(name_enum_variants),
+        _ => {}
+    }
+}
+
+/// `-created_at` → `CREATED_AT_DESC`, `crm:read` → `CRM_READ`.
+fn enum_variant_name(choice: &str) -> String {
+    let (descending, choice) = match choice.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, choice),
+    };
+    let mut name: String = choice
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if descending {
+        name.push_str("_DESC");
+    }
+    name
 }
 
 const INFO_DESCRIPTION: &str = "The customer API of a shop platform, wire-compatible with the \
 Django REST Framework original. Every `/api/crm/` request carries `Authorization: Bearer \
 <token>`, a token from `POST /oauth/token/` (client credentials); reads need `crm:read` or \
 `read`, writes `crm:write` or `write`. Paths are served with or without their trailing \
-slash. Unknown body fields and query parameters are ignored. A method a path does not \
+slash. Unknown body fields and query parameters are ignored. A query parameter given twice \
+is a 400 under its name, except the list filters (`id__in`, `customer__in`), whose values \
+are combined: `?id__in=1&id__in=2,3` is `?id__in=1,2,3`. A method a path does not \
 answer gets 405 `{\"detail\": \"Method \\\"X\\\" not allowed.\"}` with an `Allow` header \
 (see `components.responses.MethodNotAllowed`).";
 
@@ -369,7 +454,7 @@ fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
                 .query(vec![id_list_parameter(
                     "customer__in",
                     true,
-                    "The customers to remove, comma-separated (`1,2,3`).",
+                    "The customers to remove.",
                 )])
                 .ok(200, "The segment.", segment())
                 .error("InvalidQuery"),
@@ -507,7 +592,7 @@ fn api_operation(route: &RouteSpec, method: &str) -> Option<Value> {
                     .map(|(_, schema)| schema)
                     .unwrap_or_else(|| panic!("no written schema {name}"));
                 let required = schema.get("required").is_some()
-                    || schema.get("anyOf").is_some()
+                    || schema.get("minProperties").is_some()
                     || schema["type"] == "array";
                 json!({
                     "description": "JSON; an empty body reads as `{}`. Unknown and read-only fields are ignored.",
@@ -546,6 +631,7 @@ fn api_operation(route: &RouteSpec, method: &str) -> Option<Value> {
     if let Some(body) = body {
         operation["requestBody"] = body;
     }
+    responses.insert("405".into(), response_ref("MethodNotAllowed"));
     operation["responses"] = Value::Object(sorted(responses));
     operation["security"] = bearer_security(method);
     Some(operation)
@@ -604,6 +690,9 @@ fn shared_errors(route: &RouteSpec, reads_body: bool) -> Vec<&'static str> {
         names.push("NotFound");
     }
     names.extend(["Unauthenticated", "Forbidden", "Throttled", "Unavailable"]);
+    // A repeated query parameter; where a body is read, `BadRequest` (first)
+    // covers it.
+    names.push("InvalidQuery");
     names
 }
 
@@ -648,14 +737,16 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
             400,
             "The body is invalid: DRF field errors (`{\"field\": [\"message\"]}`, cross-field \
              problems under `non_field_errors`), or `{\"detail\": \"JSON parse error - ...\"}` \
-             for malformed JSON.",
+             for malformed JSON; or a query parameter is given twice \
+             (`{\"<param>\": [\"This parameter may be given only once.\"]}`).",
             json!({"anyOf": [schema_ref("ValidationError"), schema_ref("Detail")]}),
             json!({}),
         ),
         (
             "InvalidQuery",
             400,
-            "A query parameter is malformed: `{\"<param>\": [\"message\"]}`.",
+            "A query parameter is malformed, or given twice (other than a list filter): \
+             `{\"<param>\": [\"message\"]}`.",
             schema_ref("ValidationError"),
             json!({}),
         ),
@@ -695,7 +786,8 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
         (
             "MethodNotAllowed",
             405,
-            "The path does not answer this method.",
+            "The path does not answer the method used; `Allow` lists those it answers: \
+             `{\"detail\": \"Method \\\"X\\\" not allowed.\"}`.",
             schema_ref("Detail"),
             json!({"Allow": allow_header()}),
         ),
@@ -730,14 +822,16 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
         (
             "OAuthBadRequest",
             400,
-            "RFC 6749 section 5.2: `invalid_request`, `invalid_scope` or `unsupported_grant_type`.",
+            "RFC 6749 section 5.2: `invalid_request`, `invalid_scope` or `unsupported_grant_type`, \
+             with a short `error_description`.",
             schema_ref("OAuthError"),
             json!({}),
         ),
         (
             "OAuthInvalidClient",
             401,
-            "Client authentication failed: `{\"error\": \"invalid_client\"}`.",
+            "Client authentication failed: \
+             `{\"error\": \"invalid_client\", \"error_description\": \"...\"}`.",
             schema_ref("OAuthError"),
             json!({"WWW-Authenticate": www_authenticate_header("Basic realm=\"oauth\"")}),
         ),
@@ -766,18 +860,24 @@ fn query_parameter(name: &str, required: bool, description: &str, schema: Value)
     })
 }
 
+/// A list of ids. Documented in the form client generators send arrays in
+/// (`?id__in=1&id__in=2`, the OpenAPI default for query arrays); the server
+/// also reads the original comma-separated form (`?id__in=1,2`) and any mix.
 fn id_list_parameter(name: &str, required: bool, description: &str) -> Value {
     let mut parameter = query_parameter(
         name,
         required,
-        description,
+        &format!(
+            "{description} Repeat the parameter (`{name}=1&{name}=2`) or separate the ids by \
+             commas (`{name}=1,2`); every value given counts."
+        ),
         json!({"type": "array", "items": {"type": "integer", "format": "int64"}}),
     );
     if required {
         parameter["schema"]["minItems"] = json!(1);
     }
     parameter["style"] = json!("form");
-    parameter["explode"] = json!(false);
+    parameter["explode"] = json!(true);
     parameter
 }
 
@@ -786,20 +886,21 @@ fn page_parameters() -> Vec<Value> {
         query_parameter(
             "page",
             false,
-            "The page number, from 1. Not a positive integer, or past the last page: 404 \
-             `Invalid page.`; empty means 1.",
-            json!({"type": "integer", "format": "int64", "minimum": 1, "default": 1}),
+            "The page number, from 1; absent or empty means 1. Not a positive integer, or past \
+             the last page: 404 `Invalid page.`.",
+            json!({"type": "integer", "format": "int64", "minimum": 1}),
         ),
         query_parameter(
             "page_size",
             false,
             &format!(
-                "Items per page, default {}; larger values are clamped to {}; a value that is \
-                 not a positive integer means the default.",
+                "Items per page; absent means {}. Larger values are clamped to {}; a value \
+                 that is not a positive integer means {}.",
                 PageRequest::DEFAULT_SIZE,
-                PageRequest::MAX_SIZE
+                PageRequest::MAX_SIZE,
+                PageRequest::DEFAULT_SIZE,
             ),
-            json!({"type": "integer", "format": "int64", "minimum": 1, "default": PageRequest::DEFAULT_SIZE}),
+            json!({"type": "integer", "format": "int64", "minimum": 1}),
         ),
     ]
 }
@@ -811,11 +912,7 @@ fn customer_filters() -> Vec<Value> {
     let instant = || json!({"type": "string", "format": "date-time"});
     let mut parameters = vec![
         query_parameter("id", false, "Exact id.", integer()),
-        id_list_parameter(
-            "id__in",
-            false,
-            "Any of these ids, comma-separated (`1,2`).",
-        ),
+        id_list_parameter("id__in", false, "Any of these ids."),
         query_parameter(
             "coupon",
             false,
@@ -856,8 +953,8 @@ fn customer_filters() -> Vec<Value> {
     parameters.push(query_parameter(
         "ordering",
         false,
-        "The order of the list; default `-id` (newest first).",
-        json!({"type": "string", "enum": CustomerOrdering::CHOICES, "default": "-id"}),
+        "The order of the list; absent means `-id` (newest first).",
+        json!({"type": "string", "enum": CustomerOrdering::CHOICES}),
     ));
     parameters
 }
@@ -869,6 +966,7 @@ fn public_paths() -> Vec<(String, Value)> {
         let mut responses = Map::new();
         responses.insert("400".into(), response_ref("OAuthBadRequest"));
         responses.insert("401".into(), response_ref("OAuthInvalidClient"));
+        responses.insert("405".into(), response_ref("MethodNotAllowed"));
         responses.insert("413".into(), response_ref("PayloadTooLarge"));
         responses.insert("429".into(), response_ref("Throttled"));
         responses.insert("503".into(), response_ref("Unavailable"));
@@ -880,17 +978,19 @@ fn public_paths() -> Vec<(String, Value)> {
             "content": {"application/x-www-form-urlencoded": {"schema": schema_ref(schema)}},
         })
     };
-    let client_auth = json!([{"clientBasic": []}, {}]);
     let options = |name: &str| {
         json!({
             "tags": ["oauth"],
             "summary": format!("Describe {name}"),
             "operationId": operation_id("OPTIONS", name),
-            "responses": {"200": {
-                "description": "The resource's metadata; the `Allow` header lists its methods.",
-                "headers": {"Allow": allow_header()},
-                "content": json_content(schema_ref("OptionsMetadata")),
-            }},
+            "responses": {
+                "200": {
+                    "description": "The resource's metadata; the `Allow` header lists its methods.",
+                    "headers": {"Allow": allow_header()},
+                    "content": json_content(schema_ref("OptionsMetadata")),
+                },
+                "405": response_ref("MethodNotAllowed"),
+            },
             "security": [],
         })
     };
@@ -904,11 +1004,14 @@ fn public_paths() -> Vec<(String, Value)> {
                     "post": {
                         "tags": ["oauth"],
                         "summary": summary,
-                        "description": description,
+                        "description": format!("{description} {CLIENT_AUTHENTICATION}"),
                         "operationId": operation_id("POST", name),
                         "requestBody": form(request),
                         "responses": sorted(responses),
-                        "security": client_auth.clone(),
+                        // The client authenticates itself (below), never with
+                        // a bearer token: a security requirement here makes
+                        // generated clients demand a token to get a token.
+                        "security": [],
                     },
                     "options": options(name),
                 }),
@@ -920,12 +1023,19 @@ fn public_paths() -> Vec<(String, Value)> {
     let probe = |name: &str, summary: &str, ok: Value, unavailable: Option<Value>| {
         let mut responses = Map::new();
         responses.insert("200".into(), ok.clone());
+        responses.insert("405".into(), response_ref("MethodNotAllowed"));
         if let Some(u) = &unavailable {
             responses.insert("503".into(), u.clone());
         }
         let head_responses: Map<String, Value> = responses
             .iter()
-            .map(|(status, r)| (status.clone(), json!({"description": r["description"]})))
+            .map(|(status, r)| {
+                let description = r
+                    .get("description")
+                    .cloned()
+                    .unwrap_or_else(|| json!(error_status("MethodNotAllowed").1));
+                (status.clone(), json!({ "description": description }))
+            })
             .collect();
         json!({
             "get": {
@@ -949,9 +1059,8 @@ fn public_paths() -> Vec<(String, Value)> {
             TOKEN_PATH,
             "token",
             "Issue an access token (client credentials)",
-            "RFC 6749 section 4.4. The client authenticates with HTTP Basic or with the \
-             `client_id` and `client_secret` fields (not both). `scope` is space-separated, a \
-             subset of the client's scopes; absent means all of them.",
+            "RFC 6749 section 4.4. `scope` is space-separated, a subset of the client's \
+             scopes; absent means all of them.",
             "TokenRequest",
             json!({
                 "description": "The token (`Cache-Control: no-store`).",
@@ -1006,10 +1115,13 @@ fn public_paths() -> Vec<(String, Value)> {
                 "tags": ["operations"],
                 "summary": "Prometheus metrics",
                 "operationId": "get_metrics",
-                "responses": {"200": {
-                    "description": "The Prometheus text exposition format.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }},
+                "responses": {
+                    "200": {
+                        "description": "The Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "405": response_ref("MethodNotAllowed"),
+                },
                 "security": [],
             }}),
         ),
@@ -1019,10 +1131,20 @@ fn public_paths() -> Vec<(String, Value)> {
                 "tags": ["operations"],
                 "summary": "This OpenAPI document",
                 "operationId": "get_openapi",
-                "responses": {"200": {
-                    "description": "The OpenAPI 3.1 description of the API.",
-                    "content": json_content(json!({"type": "object", "required": ["openapi", "paths"]})),
-                }},
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI 3.1 description of the API.",
+                        "content": json_content(json!({
+                            "type": "object",
+                            "required": ["openapi", "paths"],
+                            "properties": {
+                                "openapi": {"type": "string"},
+                                "paths": {"type": "object"},
+                            },
+                        })),
+                    },
+                    "405": response_ref("MethodNotAllowed"),
+                },
                 "security": [],
             }}),
         ),
@@ -1093,15 +1215,17 @@ fn components() -> Value {
                     "scopes": scopes,
                 }},
             },
-            "clientBasic": {
-                "type": "http",
-                "scheme": "basic",
-                "description": "OAuth client authentication (RFC 6749 section 2.3.1): \
-                                client_id and client_secret; the form fields are the alternative.",
-            },
         },
     })
 }
+
+/// How the OAuth endpoints authenticate the client, which is not an OpenAPI
+/// security requirement (see `public_paths`).
+const CLIENT_AUTHENTICATION: &str = "Client authentication (RFC 6749 section 2.3.1): HTTP \
+Basic (`Authorization: Basic base64(client_id:client_secret)`, each part form-urlencoded \
+first) or the `client_id` and `client_secret` form fields, not both. An `Authorization` \
+header of another scheme (such as `Bearer`) is ignored when the form fields are given. No \
+bearer token is needed.";
 
 /// The server refuses NUL characters in every text.
 const NO_NUL: &str = "^[^\\u0000]*$";
@@ -1118,20 +1242,33 @@ fn required_text(max: usize) -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK})
 }
 
-/// A customer create body: the writable fields, at least one of `mobile`,
-/// `email`, `full_name` not blank.
+/// A customer create body: the writable fields as a plain typed object.
+/// The rule "at least one of `mobile`, `email`, `full_name` not blank" is
+/// stated in words: as an `anyOf` of one-field schemas it turns into untyped
+/// models in generated clients.
 fn customer_create(write: &Value) -> Value {
     let mut schema = write.clone();
     schema["description"] = json!(
-        "The writable fields of a new customer; at least one of `mobile`, `email` and \
-         `full_name` must not be blank (else 400 under `non_field_errors`)."
+        "The writable fields of a new customer. At least one of `mobile`, `email` and \
+         `full_name` must be given and not blank (else 400 under `non_field_errors`). \
+         A field left out takes the server's default: `gender` `unknown`, \
+         `accepts_marketing` false, `birthday`, `referrer` and `multipass_identifier` null, \
+         lists empty, texts blank."
     );
-    schema["anyOf"] = json!([
-        {"required": ["mobile"], "properties": {"mobile": {"not": {"const": ""}}}},
-        {"required": ["email"], "properties": {"email": {"minLength": 1}}},
-        {"required": ["full_name"], "properties": {"full_name": {"pattern": NOT_BLANK}}},
-    ]);
+    schema["minProperties"] = json!(1);
     schema
+}
+
+/// The `client_id` / `client_secret` form field.
+fn client_field(what: &str) -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "description": format!(
+            "The client's {what}, when the client authenticates with form fields \
+             instead of HTTP Basic."
+        ),
+    })
 }
 
 /// Request bodies: what `input.rs` reads.
@@ -1166,7 +1303,9 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
             "CustomerWrite",
             json!({
                 "type": "object",
-                "description": "The writable fields of a customer. On update, fields left out keep their values.",
+                "description": "The writable fields of a customer (PUT and PATCH bodies). Fields left \
+                                out keep their values: no field is required and none has a default, \
+                                so a client sends only what it changes.",
                 "properties": {
                     "mobile": {
                         "description": "An optional `+` then 5 to 20 digits, or blank. A JSON number is stored as its digits.",
@@ -1176,7 +1315,10 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                         ],
                     },
                     "full_name": text(255),
-                    "gender": {"type": "string", "enum": Gender::ALL.map(Gender::as_str), "default": "unknown"},
+                    "gender": {
+                        "$ref": "#/components/schemas/Gender",
+                        "description": "`unknown` for a new customer that is not given one.",
+                    },
                     "email": {
                         "description": "A valid address or blank.",
                         "anyOf": [
@@ -1192,7 +1334,10 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                         "description": "An http(s) URL or blank.",
                     },
                     "note": text(10_000),
-                    "accepts_marketing": {"type": "boolean", "default": false},
+                    "accepts_marketing": {
+                        "type": "boolean",
+                        "description": "Marketing consent; false for a new customer that is not given it.",
+                    },
                     "referral_code": text(32),
                     "referrer": {
                         "type": ["integer", "null"],
@@ -1264,8 +1409,8 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                 "properties": {
                     "grant_type": {"type": "string", "enum": ["client_credentials"]},
                     "scope": {"type": "string", "description": "Space-separated scopes."},
-                    "client_id": {"type": "string", "minLength": 1},
-                    "client_secret": {"type": "string", "minLength": 1},
+                    "client_id": client_field("id"),
+                    "client_secret": client_field("secret"),
                 },
             }),
         ),
@@ -1277,8 +1422,8 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                 "properties": {
                     "token": {"type": "string", "minLength": 1},
                     "token_type_hint": {"type": "string"},
-                    "client_id": {"type": "string", "minLength": 1},
-                    "client_secret": {"type": "string", "minLength": 1},
+                    "client_id": client_field("id"),
+                    "client_secret": client_field("secret"),
                 },
             }),
         ),
@@ -1289,8 +1434,8 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
                 "required": ["token"],
                 "properties": {
                     "token": {"type": "string", "minLength": 1},
-                    "client_id": {"type": "string", "minLength": 1},
-                    "client_secret": {"type": "string", "minLength": 1},
+                    "client_id": client_field("id"),
+                    "client_secret": client_field("secret"),
                 },
             }),
         ),
@@ -1325,11 +1470,18 @@ fn other_schemas() -> Vec<(&'static str, Value)> {
             "OAuthError",
             json!({
                 "type": "object",
-                "required": ["error"],
-                "properties": {"error": {
-                    "type": "string",
-                    "enum": ["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type"],
-                }},
+                "required": ["error", "error_description"],
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "enum": ["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type"],
+                    },
+                    "error_description": {
+                        "type": "string",
+                        "description": "A short human-readable explanation (RFC 6749 section 5.2).",
+                    },
+                },
+                "example": {"error": "invalid_client", "error_description": "Client authentication failed."},
             }),
         ),
         (

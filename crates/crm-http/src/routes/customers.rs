@@ -47,7 +47,7 @@ async fn list(
     services: web::Data<Services>,
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
-    let query = Query::parse(req.query_string());
+    let query = Query::parse(req.query_string())?;
     let filter = input::customer_filter(&query)?;
     let page = pagination::page_request(&query)?;
     let result = services.customers.list(&filter, page).await?;

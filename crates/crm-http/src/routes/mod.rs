@@ -6,12 +6,16 @@ pub mod health;
 pub mod oauth;
 pub mod segments;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::input::Query;
 
 /// The scope every [`API_ROUTES`] path is under.
 pub const API_PREFIX: &str = "/api/crm";
@@ -49,6 +53,45 @@ routes! {
 pub fn configure_api(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     segments::configure(cfg);
+}
+
+/// Middleware for the `/api/crm` scope (inside the authentication): a query
+/// string that repeats a parameter (other than the list filters, whose values
+/// are combined) is a 400 on every resource and method, before the handler
+/// runs, whether or not that resource reads the parameter. A path that names
+/// no resource (404) and a method it does not answer (405) are left to the
+/// router.
+pub async fn refuse_repeated_parameters(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.query_string().is_empty() && answered(&req) {
+        if let Err(errors) = Query::parse(req.query_string()) {
+            return Ok(req
+                .error_response(ApiError::from(errors))
+                .map_into_boxed_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether a route of [`API_ROUTES`] answers the request's path and method.
+fn answered(req: &ServiceRequest) -> bool {
+    let Some(pattern) = req.request().match_pattern() else {
+        return false;
+    };
+    let Some(path) = pattern.strip_prefix(API_PREFIX) else {
+        return false;
+    };
+    API_ROUTES
+        .iter()
+        .find(|route| route.path == path)
+        .is_some_and(|route| {
+            route
+                .allow
+                .split(',')
+                .any(|m| m.trim() == req.method().as_str())
+        })
 }
 
 /// The resource `spec` describes: it answers 405 with `Allow` to methods it

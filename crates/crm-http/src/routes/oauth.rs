@@ -42,6 +42,9 @@ fn form_decode(raw: &str) -> String {
 }
 
 /// The client credentials of the request: HTTP Basic or form fields, not both.
+/// An `Authorization` header of another scheme (a stray `Bearer` that a
+/// generated client adds to every call) is not client authentication and is
+/// ignored: the form fields decide.
 fn credentials(req: &HttpRequest, form: &FormBody) -> Result<(String, String)> {
     let basic = match req.headers().get(header::AUTHORIZATION) {
         None => None,
@@ -51,7 +54,10 @@ fn credentials(req: &HttpRequest, form: &FormBody) -> Result<(String, String)> {
                 .map_err(|_| ApiError::oauth_invalid_client())?;
             let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
             if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(ApiError::oauth_invalid_client());
+                return match (form.get("client_id")?, form.get("client_secret")?) {
+                    (Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+                    _ => Err(ApiError::oauth_invalid_client()),
+                };
             }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())

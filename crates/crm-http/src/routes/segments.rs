@@ -44,7 +44,7 @@ async fn list(
     services: web::Data<Services>,
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
-    let query = Query::parse(req.query_string());
+    let query = Query::parse(req.query_string())?;
     let page = pagination::page_request(&query)?;
     let result = services.segments.list(page).await?;
     let r = settings.render();
@@ -116,7 +116,7 @@ async fn remove_members(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let id = segment_id(&req)?;
-    let customers = match input::customer_in(&Query::parse(req.query_string())) {
+    let customers = match Query::parse(req.query_string()).and_then(|q| input::customer_in(&q)) {
         Ok(customers) => customers,
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
