@@ -1,13 +1,10 @@
 //! PostgreSQL storage adapter: implements every port of `crm-domain` with
 //! Diesel over an r2d2 pool. The queries are shared with the SQLite adapter
-//! (`crates/diesel-shared`); this crate holds what is PostgreSQL's own: the
-//! schema, migrations, row locks, transaction flavours and error mapping.
+//! (`crm-diesel`); this crate holds what is PostgreSQL's own: the
+//! `Postgres` dialect (row locks, transaction flavours, counters, error
+//! mapping) and the migrations.
 
-mod backend;
-#[path = "../../diesel-shared/mod.rs"]
-mod common;
-#[path = "../../diesel-shared/schema.rs"]
-pub mod schema;
+mod dialect;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -19,8 +16,9 @@ use diesel::r2d2::Pool;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-/// The PostgreSQL store; cheap to clone (it shares one pool).
-pub type PgStore = common::store::Store;
+pub use dialect::Postgres;
+
+crm_diesel::diesel_adapter!(Postgres, PgStore, instant = diesel::sql_types::Timestamptz);
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -55,11 +53,11 @@ impl PgStore {
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .test_on_check_out(false);
-        Ok(Self::build(
+        Ok(Self::from(crm_diesel::Store::build(
             builder,
-            common::store::Manager::new(&config.url),
+            crm_diesel::Manager::new(&config.url),
             config.connect_timeout,
-        ))
+        )))
     }
 
     /// Applies every pending migration, holding an advisory lock so that

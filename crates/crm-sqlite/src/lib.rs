@@ -1,9 +1,9 @@
 //! Embedded SQLite storage adapter: implements every port of `crm-domain`
 //! with Diesel over an r2d2 pool, on a database file that needs no server.
 //! libsqlite3 is compiled in. The queries are shared with the PostgreSQL
-//! adapter (`crates/diesel-shared`); this crate holds what is SQLite's own:
-//! the schema, migrations, connection pragmas, transaction flavours and error
-//! mapping.
+//! adapter (`crm-diesel`); this crate holds what is SQLite's own: the
+//! `Sqlite` dialect (transaction flavours, counters, error mapping), the
+//! migrations and the connection pragmas.
 //!
 //! Every connection runs in WAL mode with foreign keys on and a busy timeout,
 //! so concurrent requests wait for each other instead of failing with
@@ -11,16 +11,13 @@
 //! PostgreSQL's does (SQLite's own folds ASCII only), so e-mail uniqueness
 //! and search ignore case for every alphabet.
 
-mod backend;
-#[path = "../../diesel-shared/mod.rs"]
-mod common;
-#[path = "../../diesel-shared/schema.rs"]
-pub mod schema;
+mod dialect;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use std::time::Duration;
 
+use crm_diesel::PooledConn;
 use crm_domain::RepoError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{CustomizeConnection, Pool};
@@ -28,8 +25,13 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-/// The SQLite store; cheap to clone (it shares one pool).
-pub type SqliteStore = common::store::Store;
+pub use dialect::Sqlite;
+
+crm_diesel::diesel_adapter!(
+    Sqlite,
+    SqliteStore,
+    instant = diesel::sql_types::TimestamptzSqlite
+);
 
 /// The schema migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -81,9 +83,13 @@ impl Pragmas {
     }
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+impl CustomizeConnection<PooledConn<SqliteConnection>, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(
+        &self,
+        conn: &mut PooledConn<SqliteConnection>,
+    ) -> Result<(), diesel::r2d2::Error> {
+        self.apply(&mut conn.conn)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -108,11 +114,11 @@ impl SqliteStore {
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .connection_customizer(Box::new(pragmas));
-        Ok(Self::build(
+        Ok(Self::from(crm_diesel::Store::build(
             builder,
-            common::store::Manager::new(&config.path),
+            crm_diesel::Manager::new(&config.path),
             config.connect_timeout,
-        ))
+        )))
     }
 
     /// Applies every pending migration to the database file.

@@ -14,18 +14,18 @@
 //! together), and a call that cannot get a permit within the acquire timeout
 //! fails with `Unavailable` (a 503) instead of queueing without bound.
 
-use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crm_domain::customer::{HealthCheck, PoolState};
 use crm_domain::RepoError;
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ConnectionManager, ManageConnection, Pool};
-use diesel::RunQueryDsl;
 
-use super::error::{StoreError, StoreResult};
-use crate::backend::Conn;
+use crate::error::StoreResult;
+use crate::Dialect;
 
 /// After a failed connection attempt, requests arriving within this window
 /// use open connections only and otherwise fail at once.
@@ -36,11 +36,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const RECENT_FAILURE: Duration = Duration::from_secs(30);
 /// Failed connection attempts are logged at most once per this interval.
 const LOG_INTERVAL: Duration = Duration::from_secs(5);
-
-thread_local! {
-    /// Set by `Store::run` when the connection it used should not be reused.
-    static DISCARD: Cell<bool> = const { Cell::new(false) };
-}
 
 fn now_millis() -> u64 {
     SystemTime::now()
@@ -85,44 +80,87 @@ impl r2d2::HandleError<r2d2::Error> for OutageRecorder {
     }
 }
 
-/// Diesel's connection manager, plus discarding connections that `run`
-/// marked as failed.
+/// A pooled connection, and whether the call that last used it failed in a
+/// way that leaves it suspect (then the pool discards it).
 #[derive(Debug)]
-pub struct Manager(ConnectionManager<Conn>);
+pub struct PooledConn<C> {
+    pub conn: C,
+    broken: bool,
+}
 
-impl Manager {
-    pub fn new(url: &str) -> Self {
-        Self(ConnectionManager::new(url))
+impl<C> PooledConn<C> {
+    fn new(conn: C) -> Self {
+        Self {
+            conn,
+            broken: false,
+        }
+    }
+
+    /// Whether the pool will discard this connection when it comes back.
+    pub fn is_marked_broken(&self) -> bool {
+        self.broken
     }
 }
 
-impl ManageConnection for Manager {
-    type Connection = Conn;
+/// Diesel's connection manager, plus discarding connections that `run`
+/// marked as failed.
+pub struct Manager<D: Dialect> {
+    inner: ConnectionManager<D::Connection>,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D: Dialect> std::fmt::Debug for Manager<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager").finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> Manager<D> {
+    pub fn new(url: &str) -> Self {
+        Self {
+            inner: ConnectionManager::new(url),
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D: Dialect> ManageConnection for Manager<D> {
+    type Connection = PooledConn<D::Connection>;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<Conn, r2d2::Error> {
-        self.0.connect()
+    fn connect(&self) -> Result<Self::Connection, r2d2::Error> {
+        self.inner.connect().map(PooledConn::new)
     }
 
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
-        self.0.is_valid(conn)
+    fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), r2d2::Error> {
+        self.inner.is_valid(&mut conn.conn)
     }
 
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        DISCARD.with(|d| d.replace(false)) || self.0.has_broken(conn)
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        conn.broken || self.inner.has_broken(&mut conn.conn)
     }
 }
 
 /// A Diesel store over a pool; cheap to clone (it shares the pool).
-#[derive(Clone)]
-pub struct Store {
-    pool: Pool<Manager>,
+pub struct Store<D: Dialect> {
+    pool: Pool<Manager<D>>,
     outage: Arc<Outage>,
     permits: Arc<tokio::sync::Semaphore>,
     acquire_timeout: Duration,
 }
 
-impl std::fmt::Debug for Store {
+impl<D: Dialect> Clone for Store<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            outage: self.outage.clone(),
+            permits: self.permits.clone(),
+            acquire_timeout: self.acquire_timeout,
+        }
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for Store<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("state", &self.pool.state())
@@ -130,13 +168,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
-impl Store {
+impl<D: Dialect> Store<D> {
     /// Builds the pool from `builder` (sizes, customizer) over `manager`,
     /// recording failed connection attempts. A call waits at most
     /// `acquire_timeout` for a connection. No connection is made yet.
     pub fn build(
-        builder: r2d2::Builder<Manager>,
-        manager: Manager,
+        builder: r2d2::Builder<Manager<D>>,
+        manager: Manager<D>,
         acquire_timeout: Duration,
     ) -> Self {
         let outage = Arc::new(Outage::default());
@@ -153,10 +191,12 @@ impl Store {
         }
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
+    /// Runs `f` with a pooled connection on the blocking thread pool. A
+    /// connection whose call failed with `Unavailable` or `Internal` is
+    /// marked broken, so the pool discards it instead of handing it out again.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(&mut Conn) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let permit =
@@ -183,16 +223,14 @@ impl Store {
             } else {
                 pool.get().map_err(|e| unavailable(&e))?
             };
-            let result = f(&mut conn).map_err(|StoreError(e)| e);
+            let result = f(&mut conn.conn).map_err(|e| e.into_repo::<D>());
             if matches!(
                 result,
                 Err(RepoError::Unavailable(_) | RepoError::Internal(_))
             ) {
                 // The connection may be dead: do not hand it out again.
-                DISCARD.with(|d| d.set(true));
+                conn.broken = true;
             }
-            drop(conn);
-            DISCARD.with(|d| d.set(false));
             result
         })
         .await
@@ -200,31 +238,31 @@ impl Store {
     }
 
     /// Runs `f` in a read-only transaction: one consistent snapshot.
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, RepoError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(&mut Conn) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| crate::backend::read_transaction(conn, f))
-            .await
+        self.run(move |conn| D::read_transaction(conn, f)).await
     }
 
     /// Runs `f` in one write transaction.
-    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, RepoError>
+    pub async fn write<T, F>(&self, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(&mut Conn) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| crate::backend::write_transaction(conn, f))
-            .await
+        self.run(move |conn| D::write_transaction(conn, f)).await
     }
 }
 
 #[async_trait::async_trait]
-impl HealthCheck for Store {
+impl<D: Dialect> HealthCheck for Store<D> {
     async fn ping(&self) -> Result<(), RepoError> {
         self.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
+            // `sql_query(..).execute` would need the backend-private
+            // `DieselReserveSpecialization` bound on `D::Backend`.
+            conn.batch_execute("SELECT 1")?;
             Ok(())
         })
         .await

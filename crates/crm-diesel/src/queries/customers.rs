@@ -1,4 +1,10 @@
-//! `CustomerRepository` on both backends.
+/// The `customers` module of a Diesel adapter, instantiated by
+/// [`diesel_adapter!`](crate::diesel_adapter) in the adapter's crate.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __crm_diesel_customers {
+    () => {
+// `CustomerRepository` on both backends.
 
 use crate::backend::{Conn, Db};
 use crm_domain::customer::{
@@ -474,4 +480,6 @@ mod tests {
     fn like_pattern_escapes_wildcards() {
         assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
+}
+    };
 }

@@ -7,36 +7,99 @@ use crm_domain::{FieldErrors, RepoError};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::common::error::{StoreError, StoreResult};
+use crm_diesel::{Dialect, StoreResult};
+
 use crate::schema::{customers, oauth_clients, segments};
 
-pub type Db = diesel::pg::Pg;
-pub type Conn = diesel::pg::PgConnection;
-/// The SQL type of the timestamp columns.
-pub type Instant = diesel::sql_types::Timestamptz;
+type Conn = diesel::pg::PgConnection;
 
-/// `eq_any` binds one array parameter here, so any number of ids fits.
-pub const MAX_BIND_IDS: usize = usize::MAX;
-/// Rows per multi-row INSERT: well under the 65 535 bind parameters limit.
-pub const INSERT_CHUNK: usize = 10_000;
+/// The PostgreSQL dialect of the shared Diesel storage code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postgres;
 
-/// A read-only REPEATABLE READ transaction: a page's count and rows come
-/// from one snapshot.
-pub fn read_transaction<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
-) -> StoreResult<T> {
-    conn.build_transaction()
-        .read_only()
-        .repeatable_read()
-        .run(f)
-}
+impl Dialect for Postgres {
+    type Backend = diesel::pg::Pg;
+    type Connection = Conn;
+    type Instant = diesel::sql_types::Timestamptz;
 
-pub fn write_transaction<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
-) -> StoreResult<T> {
-    conn.transaction(f)
+    /// `eq_any` binds one array parameter here, so any number of ids fits.
+    const MAX_BIND_IDS: usize = usize::MAX;
+    /// Rows per multi-row INSERT: well under the 65 535 bind parameters limit.
+    const INSERT_CHUNK: usize = 10_000;
+
+    /// A read-only REPEATABLE READ transaction: a page's count and rows come
+    /// from one snapshot.
+    fn read_transaction<T>(
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        conn.build_transaction()
+            .read_only()
+            .repeatable_read()
+            .run(f)
+    }
+
+    fn write_transaction<T>(
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        conn.transaction(f)
+    }
+
+    fn count_all_customers(conn: &mut Conn) -> StoreResult<i64> {
+        count_all_customers(conn)
+    }
+
+    fn count_segment_members(conn: &mut Conn, id: i64) -> StoreResult<i64> {
+        count_segment_members(conn, id)
+    }
+
+    /// `SELECT ... FOR UPDATE` on the customer.
+    fn lock_customer(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+        Ok(customers::table
+            .find(id)
+            .select(customers::id)
+            .for_update()
+            .first::<i64>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// `SELECT ... FOR UPDATE` on the OAuth client.
+    fn lock_client(conn: &mut Conn, id: &str) -> StoreResult<bool> {
+        Ok(oauth_clients::table
+            .find(id)
+            .select(oauth_clients::id)
+            .for_update()
+            .first::<String>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// `FOR KEY SHARE` on the segment (it cannot be deleted meanwhile, but
+    /// others may still read and rename it).
+    fn share_segment(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+        Ok(segments::table
+            .find(id)
+            .select(segments::id)
+            .for_key_share()
+            .first::<i64>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// `FOR KEY SHARE` on each customer found.
+    fn share_customers(conn: &mut Conn, ids: &[i64]) -> StoreResult<Vec<i64>> {
+        Ok(customers::table
+            .filter(customers::id.eq_any(ids))
+            .select(customers::id)
+            .for_key_share()
+            .load(conn)?)
+    }
+
+    fn map_error(error: DieselError) -> RepoError {
+        map_error(error)
+    }
 }
 
 diesel::table! {
@@ -63,7 +126,7 @@ diesel::table! {
 /// spread over a few rows so concurrent inserts do not queue on one row
 /// lock. (The rows are summed here: a plain typed query is a prepared
 /// statement Diesel caches, an SQL aggregate literal would not be.)
-pub fn count_all_customers(conn: &mut Conn) -> Result<i64, StoreError> {
+fn count_all_customers(conn: &mut Conn) -> StoreResult<i64> {
     let shards: Vec<i64> = customer_count_shards::table
         .select(customer_count_shards::n)
         .load(conn)?;
@@ -72,7 +135,7 @@ pub fn count_all_customers(conn: &mut Conn) -> Result<i64, StoreError> {
 
 /// The number of members of segment `id` (0 for no such segment), kept by
 /// triggers in `segment_member_counts` like the customers' count.
-pub fn count_segment_members(conn: &mut Conn, id: i64) -> Result<i64, StoreError> {
+fn count_segment_members(conn: &mut Conn, id: i64) -> StoreResult<i64> {
     let shards: Vec<i64> = segment_member_counts::table
         .filter(segment_member_counts::segment_id.eq(id))
         .select(segment_member_counts::n)
@@ -80,51 +143,7 @@ pub fn count_segment_members(conn: &mut Conn, id: i64) -> Result<i64, StoreError
     Ok(shards.iter().sum())
 }
 
-/// `SELECT ... FOR UPDATE` on the customer; whether it exists.
-pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
-    Ok(customers::table
-        .find(id)
-        .select(customers::id)
-        .for_update()
-        .first::<i64>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// `SELECT ... FOR UPDATE` on the OAuth client, so that token issues for one
-/// client run one at a time; whether it exists.
-pub fn lock_client(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
-    Ok(oauth_clients::table
-        .find(id)
-        .select(oauth_clients::id)
-        .for_update()
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// `FOR KEY SHARE` on the segment (it cannot be deleted meanwhile, but
-/// others may still read and rename it); whether it exists.
-pub fn share_segment(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
-    Ok(segments::table
-        .find(id)
-        .select(segments::id)
-        .for_key_share()
-        .first::<i64>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// The ids among `ids` that name customers, each held `FOR KEY SHARE`.
-pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-    Ok(customers::table
-        .filter(customers::id.eq_any(ids))
-        .select(customers::id)
-        .for_key_share()
-        .load(conn)?)
-}
-
-pub fn map_error(error: DieselError) -> RepoError {
+fn map_error(error: DieselError) -> RepoError {
     match error {
         DieselError::NotFound => RepoError::NotFound,
         DieselError::DatabaseError(kind, info) => {

@@ -1,7 +1,13 @@
-//! Diesel's description of the tables, shared by both adapters: the
-//! migrations in `migrations/postgres` and `migrations/sqlite` create the same
-//! tables and columns. Only the timestamp type differs, and each adapter names
-//! it as `crate::backend::Instant`.
+/// The `schema` module of a Diesel adapter, instantiated by
+/// [`diesel_adapter!`](crate::diesel_adapter) in the adapter's crate.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __crm_diesel_schema {
+    () => {
+// Diesel's description of the tables, shared by both adapters: the
+// migrations in `migrations/postgres` and `migrations/sqlite` create the same
+// tables and columns. Only the timestamp type differs, and each adapter names
+// it as `crate::backend::Instant`.
 
 diesel::table! {
     use diesel::sql_types::*;
@@ -165,3 +171,5 @@ diesel::table! {
 
 diesel::joinable!(oauth_tokens -> oauth_clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_tokens);
+    };
+}

@@ -9,89 +9,104 @@ use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::common::error::{StoreError, StoreResult};
+use crm_diesel::{Dialect, StoreResult};
+
 use crate::schema::{customers, oauth_clients, segment_memberships, segments};
 
-pub type Db = diesel::sqlite::Sqlite;
-pub type Conn = diesel::sqlite::SqliteConnection;
-/// The SQL type of the timestamp columns.
-pub type Instant = diesel::sql_types::TimestamptzSqlite;
+type Conn = diesel::sqlite::SqliteConnection;
 
-/// SQLite binds each id of `IN (...)` separately, up to 32 766 per statement.
-pub const MAX_BIND_IDS: usize = 10_000;
-/// Rows per multi-row INSERT (two parameters each).
-pub const INSERT_CHUNK: usize = 5_000;
+/// The SQLite dialect of the shared Diesel storage code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sqlite;
 
-/// A deferred transaction: SQLite reads from one snapshot inside it.
-pub fn read_transaction<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
-) -> StoreResult<T> {
-    conn.transaction(f)
+impl Dialect for Sqlite {
+    type Backend = diesel::sqlite::Sqlite;
+    type Connection = Conn;
+    type Instant = diesel::sql_types::TimestamptzSqlite;
+
+    /// SQLite binds each id of `IN (...)` separately, up to 32 766 per
+    /// statement.
+    const MAX_BIND_IDS: usize = 10_000;
+    /// Rows per multi-row INSERT (two parameters each).
+    const INSERT_CHUNK: usize = 5_000;
+
+    /// A deferred transaction: SQLite reads from one snapshot inside it.
+    fn read_transaction<T>(
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        conn.transaction(f)
+    }
+
+    /// `BEGIN IMMEDIATE`: takes the write lock up front, so concurrent
+    /// writers wait their turn (busy timeout) rather than deadlock on an
+    /// upgrade.
+    fn write_transaction<T>(
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Conn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        conn.immediate_transaction(f)
+    }
+
+    /// SQLite counts the rows (it keeps no counter).
+    fn count_all_customers(conn: &mut Conn) -> StoreResult<i64> {
+        Ok(customers::table.count().get_result(conn)?)
+    }
+
+    /// SQLite counts the segment's memberships.
+    fn count_segment_members(conn: &mut Conn, id: i64) -> StoreResult<i64> {
+        Ok(segment_memberships::table
+            .filter(segment_memberships::segment_id.eq(id))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// Whether the customer exists. The write transaction already holds the
+    /// database's single write lock, which serialises writers.
+    fn lock_customer(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+        Ok(customers::table
+            .find(id)
+            .select(customers::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// Whether the OAuth client exists (the write lock serialises token
+    /// issues).
+    fn lock_client(conn: &mut Conn, id: &str) -> StoreResult<bool> {
+        Ok(oauth_clients::table
+            .find(id)
+            .select(oauth_clients::id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// Whether the segment exists (the write lock keeps it until commit).
+    fn share_segment(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+        Ok(segments::table
+            .find(id)
+            .select(segments::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some())
+    }
+
+    /// The ids among `ids` that name customers.
+    fn share_customers(conn: &mut Conn, ids: &[i64]) -> StoreResult<Vec<i64>> {
+        Ok(customers::table
+            .filter(customers::id.eq_any(ids))
+            .select(customers::id)
+            .load(conn)?)
+    }
+
+    fn map_error(error: DieselError) -> RepoError {
+        map_error(error)
+    }
 }
 
-/// `BEGIN IMMEDIATE`: takes the write lock up front, so concurrent writers
-/// wait their turn (busy timeout) rather than deadlock on an upgrade.
-pub fn write_transaction<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Conn) -> StoreResult<T>,
-) -> StoreResult<T> {
-    conn.immediate_transaction(f)
-}
-
-/// The number of customers: SQLite counts the rows (it keeps no counter).
-pub fn count_all_customers(conn: &mut Conn) -> Result<i64, StoreError> {
-    Ok(customers::table.count().get_result(conn)?)
-}
-
-/// The number of members of segment `id`: SQLite counts its memberships.
-pub fn count_segment_members(conn: &mut Conn, id: i64) -> Result<i64, StoreError> {
-    Ok(segment_memberships::table
-        .filter(segment_memberships::segment_id.eq(id))
-        .count()
-        .get_result(conn)?)
-}
-
-/// Whether the customer exists. The write transaction already holds the
-/// database's single write lock, which serialises writers.
-pub fn lock_customer(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
-    Ok(customers::table
-        .find(id)
-        .select(customers::id)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// Whether the OAuth client exists (the write lock serialises token issues).
-pub fn lock_client(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
-    Ok(oauth_clients::table
-        .find(id)
-        .select(oauth_clients::id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// Whether the segment exists (the write lock keeps it until commit).
-pub fn share_segment(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
-    Ok(segments::table
-        .find(id)
-        .select(segments::id)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some())
-}
-
-/// The ids among `ids` that name customers.
-pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-    Ok(customers::table
-        .filter(customers::id.eq_any(ids))
-        .select(customers::id)
-        .load(conn)?)
-}
-
-pub fn map_error(error: DieselError) -> RepoError {
+fn map_error(error: DieselError) -> RepoError {
     match error {
         DieselError::NotFound => RepoError::NotFound,
         DieselError::DatabaseError(kind, info) => {

@@ -1,0 +1,210 @@
+//! The Diesel storage code shared by the PostgreSQL and SQLite adapters.
+//!
+//! What differs between the backends is one trait, [`Dialect`], that the
+//! compiler checks: the backend and connection types, the SQL type of
+//! timestamps, bind limits, the transaction flavours, row locks, the counters
+//! and the mapping of driver errors onto the domain's `RepoError`.
+//!
+//! What does not differ is written and compiled once here:
+//!
+//! - [`Store<D>`]: the r2d2 pool, the permits that bound blocking threads, and
+//!   the fail-fast handling of database outages (with its unit tests);
+//! - [`StoreError`]: the error the queries return, mapped by the dialect;
+//! - the query code, one body per port. Diesel's `table!` types are concrete
+//!   per backend (the timestamp columns are `Timestamptz` on PostgreSQL and
+//!   `TimestamptzSqlite` on SQLite, and every DSL node carries its column
+//!   types), so a query generic over `D: Dialect` needs a where-clause per
+//!   query restating its whole typed AST. Instead each adapter crate
+//!   instantiates the query bodies once over its own schema with
+//!   [`diesel_adapter!`]; see docs/ARCHITECTURE.md.
+
+mod error;
+mod queries;
+pub mod store;
+
+pub use error::{fail, StoreError, StoreResult};
+pub use store::{Manager, PooledConn, Store};
+
+use crm_domain::RepoError;
+
+/// What a Diesel backend supplies to the shared storage code.
+///
+/// The transaction functions and the locks get a connection of the dialect,
+/// with the schema of its crate; the locks answer whether the row exists.
+pub trait Dialect: 'static + Send + Sync + Sized {
+    /// The Diesel backend (`diesel::pg::Pg`, `diesel::sqlite::Sqlite`).
+    type Backend: diesel::backend::Backend;
+    /// The connection the pool holds.
+    type Connection: diesel::Connection<Backend = Self::Backend>
+        + diesel::r2d2::R2D2Connection
+        + Send
+        + 'static;
+    /// The SQL type of the timestamp columns.
+    type Instant: diesel::sql_types::SqlType;
+
+    /// How many ids one `eq_any` may bind.
+    const MAX_BIND_IDS: usize;
+    /// Rows per multi-row INSERT.
+    const INSERT_CHUNK: usize;
+
+    /// Runs `f` in a read-only transaction: one consistent snapshot.
+    fn read_transaction<T>(
+        conn: &mut Self::Connection,
+        f: impl FnOnce(&mut Self::Connection) -> StoreResult<T>,
+    ) -> StoreResult<T>;
+
+    /// Runs `f` in one write transaction.
+    fn write_transaction<T>(
+        conn: &mut Self::Connection,
+        f: impl FnOnce(&mut Self::Connection) -> StoreResult<T>,
+    ) -> StoreResult<T>;
+
+    /// The number of customers, exact in the transaction's snapshot.
+    fn count_all_customers(conn: &mut Self::Connection) -> StoreResult<i64>;
+
+    /// The number of members of segment `id` (0 for no such segment).
+    fn count_segment_members(conn: &mut Self::Connection, id: i64) -> StoreResult<i64>;
+
+    /// Locks the customer for update until commit; whether it exists.
+    fn lock_customer(conn: &mut Self::Connection, id: i64) -> StoreResult<bool>;
+
+    /// Locks the OAuth client, so token issues for one client run one at a
+    /// time; whether it exists.
+    fn lock_client(conn: &mut Self::Connection, id: &str) -> StoreResult<bool>;
+
+    /// Keeps the segment from being deleted until commit; whether it exists.
+    fn share_segment(conn: &mut Self::Connection, id: i64) -> StoreResult<bool>;
+
+    /// The ids among `ids` that name customers, each kept from being
+    /// deleted until commit.
+    fn share_customers(conn: &mut Self::Connection, ids: &[i64]) -> StoreResult<Vec<i64>>;
+
+    /// The domain meaning of a driver error (constraint names, lost
+    /// connections, conflicts).
+    fn map_error(error: diesel::result::Error) -> RepoError;
+}
+
+/// Instantiates the shared storage code for one dialect, at the root of the
+/// adapter crate:
+///
+/// ```ignore
+/// pub struct Postgres;
+/// impl crm_diesel::Dialect for Postgres { /* ... */ }
+/// crm_diesel::diesel_adapter!(Postgres, PgStore, instant = diesel::sql_types::Timestamptz);
+/// ```
+///
+/// It defines `pub mod schema` (the tables, with the dialect's timestamp
+/// type, given again as `instant` and checked against the dialect's), the
+/// public newtype `$store` over [`Store<$dialect>`] (it derefs to
+/// it), and implements every storage port of `crm-domain` on it. The query
+/// bodies are the same tokens for every dialect; each adapter type-checks
+/// them against its own schema and backend.
+#[macro_export]
+macro_rules! diesel_adapter {
+    ($dialect:ty, $store:ident, instant = $instant:ty) => {
+        /// The dialect, named where the generated modules can reach it.
+        type __CrmDialect = $dialect;
+
+        /// Diesel's description of the tables (the migrations create the
+        /// same tables and columns on every backend).
+        pub mod schema {
+            $crate::__crm_diesel_schema! {}
+        }
+
+        /// The store over this crate's dialect; cheap to clone (it shares
+        /// one pool). Derefs to [`crm_diesel::Store`].
+        #[derive(Clone, Debug)]
+        pub struct $store($crate::Store<$dialect>);
+
+        impl ::std::ops::Deref for $store {
+            type Target = $crate::Store<$dialect>;
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::convert::From<$crate::Store<$dialect>> for $store {
+            fn from(store: $crate::Store<$dialect>) -> Self {
+                Self(store)
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl ::crm_domain::customer::HealthCheck for $store {
+            async fn ping(&self) -> ::std::result::Result<(), ::crm_domain::RepoError> {
+                ::crm_domain::customer::HealthCheck::ping(&self.0).await
+            }
+
+            fn pool_state(&self) -> ::crm_domain::customer::PoolState {
+                ::crm_domain::customer::HealthCheck::pool_state(&self.0)
+            }
+        }
+
+        /// The dialect's side of the shared code, named as the query bodies
+        /// use it; every item forwards to the `Dialect` implementation.
+        mod backend {
+            #![allow(dead_code)]
+            use $crate::Dialect as _;
+            type D = super::__CrmDialect;
+            pub type Db = <D as $crate::Dialect>::Backend;
+            pub type Conn = <D as $crate::Dialect>::Connection;
+            // Named directly: the `table!` impls do not accept the projection
+            // `<D as Dialect>::Instant` in their where-clauses.
+            pub type Instant = $instant;
+            /// `$instant` is the dialect's `Instant`.
+            const _: fn(<D as $crate::Dialect>::Instant) -> Instant = |instant| instant;
+            pub const MAX_BIND_IDS: usize = <D as $crate::Dialect>::MAX_BIND_IDS;
+            pub const INSERT_CHUNK: usize = <D as $crate::Dialect>::INSERT_CHUNK;
+
+            pub fn count_all_customers(conn: &mut Conn) -> $crate::StoreResult<i64> {
+                D::count_all_customers(conn)
+            }
+            pub fn count_segment_members(conn: &mut Conn, id: i64) -> $crate::StoreResult<i64> {
+                D::count_segment_members(conn, id)
+            }
+            pub fn lock_customer(conn: &mut Conn, id: i64) -> $crate::StoreResult<bool> {
+                D::lock_customer(conn, id)
+            }
+            pub fn lock_client(conn: &mut Conn, id: &str) -> $crate::StoreResult<bool> {
+                D::lock_client(conn, id)
+            }
+            pub fn share_segment(conn: &mut Conn, id: i64) -> $crate::StoreResult<bool> {
+                D::share_segment(conn, id)
+            }
+            pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> $crate::StoreResult<Vec<i64>> {
+                D::share_customers(conn, ids)
+            }
+        }
+
+        /// The query code of every port, shared by the Diesel adapters.
+        mod common {
+            pub mod error {
+                pub use $crate::{fail, StoreError, StoreResult};
+            }
+            pub mod store {
+                pub use super::super::$store as Store;
+            }
+            pub mod rows {
+                $crate::__crm_diesel_rows! {}
+            }
+            pub mod load {
+                $crate::__crm_diesel_load! {}
+            }
+            pub mod customers {
+                $crate::__crm_diesel_customers! {}
+            }
+            pub mod addresses {
+                $crate::__crm_diesel_addresses! {}
+            }
+            pub mod coupons {
+                $crate::__crm_diesel_coupons! {}
+            }
+            pub mod segments {
+                $crate::__crm_diesel_segments! {}
+            }
+            pub mod oauth {
+                $crate::__crm_diesel_oauth! {}
+            }
+        }
+    };
+}
