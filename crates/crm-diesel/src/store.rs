@@ -277,3 +277,120 @@ impl<D: Dialect> HealthCheck for Store<D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use diesel::sqlite::SqliteConnection;
+    use diesel::Connection;
+
+    use super::*;
+    use crate::error::fail;
+
+    /// A dialect over in-memory SQLite, enough to drive the pool.
+    struct TestDialect;
+
+    impl Dialect for TestDialect {
+        type Backend = diesel::sqlite::Sqlite;
+        type Connection = SqliteConnection;
+        type Instant = diesel::sql_types::TimestamptzSqlite;
+        const MAX_BIND_IDS: usize = 10;
+        const INSERT_CHUNK: usize = 10;
+
+        fn read_transaction<T>(
+            conn: &mut SqliteConnection,
+            f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+        ) -> StoreResult<T> {
+            conn.transaction(f)
+        }
+
+        fn write_transaction<T>(
+            conn: &mut SqliteConnection,
+            f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+        ) -> StoreResult<T> {
+            conn.transaction(f)
+        }
+
+        fn count_all_customers(_: &mut SqliteConnection) -> StoreResult<i64> {
+            Ok(0)
+        }
+
+        fn count_segment_members(_: &mut SqliteConnection, _: i64) -> StoreResult<i64> {
+            Ok(0)
+        }
+
+        fn lock_customer(_: &mut SqliteConnection, _: i64) -> StoreResult<bool> {
+            Ok(false)
+        }
+
+        fn lock_client(_: &mut SqliteConnection, _: &str) -> StoreResult<bool> {
+            Ok(false)
+        }
+
+        fn share_segment(_: &mut SqliteConnection, _: i64) -> StoreResult<bool> {
+            Ok(false)
+        }
+
+        fn share_customers(_: &mut SqliteConnection, _: &[i64]) -> StoreResult<Vec<i64>> {
+            Ok(Vec::new())
+        }
+
+        fn map_error(error: diesel::result::Error) -> RepoError {
+            RepoError::Internal(error.to_string())
+        }
+    }
+
+    fn store(url: &str, timeout: Duration) -> Store<TestDialect> {
+        let builder = Pool::builder().max_size(2).min_idle(Some(0));
+        Store::build(builder, Manager::new(url), timeout)
+    }
+
+    #[test]
+    fn the_outage_window_opens_with_a_failure_and_closes_after_it() {
+        let outage = Outage::default();
+        assert!(!outage.within(FAIL_FAST_WINDOW), "no failure yet");
+        outage.last_failure.store(now_millis(), Ordering::Relaxed);
+        assert!(outage.within(FAIL_FAST_WINDOW));
+        outage
+            .last_failure
+            .store(now_millis() - 2 * FAIL_FAST_WINDOW.as_millis() as u64, Ordering::Relaxed);
+        assert!(!outage.within(FAIL_FAST_WINDOW));
+        assert!(outage.within(RECENT_FAILURE));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_whose_call_failed_is_discarded_and_others_are_kept() {
+        let store = store(":memory:", Duration::from_secs(5));
+        store.run(|_| Ok(())).await.unwrap();
+        assert_eq!(store.pool_state().open, 1, "a good connection stays pooled");
+        // Not a suspect failure: the connection stays.
+        let rejected: Result<(), _> = store.run(|_| fail(RepoError::NotFound)).await;
+        assert!(matches!(rejected, Err(RepoError::NotFound)));
+        assert_eq!(store.pool_state().open, 1);
+        // A driver error mapped to Internal: the connection goes.
+        let broken: Result<(), _> = store
+            .run(|conn| {
+                conn.batch_execute("NOT SQL")?;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(broken, Err(RepoError::Internal(_))), "{broken:?}");
+        assert_eq!(store.pool_state().open, 0, "the suspect connection is gone");
+        // The pool reconnects on demand.
+        store.ping().await.unwrap();
+        assert_eq!(store.pool_state().open, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn during_an_outage_calls_fail_fast() {
+        let store = store("/nonexistent/dir/db.sqlite3", Duration::from_secs(3));
+        let first = store.ping().await;
+        assert!(matches!(first, Err(RepoError::Unavailable(_))), "{first:?}");
+        // Within the window: no new attempt, an immediate answer.
+        let started = Instant::now();
+        let second = store.ping().await;
+        assert!(matches!(second, Err(RepoError::Unavailable(_))), "{second:?}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+}
