@@ -77,7 +77,7 @@ async fn listing(app: &TestApp, customer: i64) -> Vec<(i64, bool)> {
 
 #[actix_web::test]
 async fn create_returns_201_with_every_key_in_order() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(
@@ -110,7 +110,7 @@ async fn create_returns_201_with_every_key_in_order() {
 
 #[actix_web::test]
 async fn optional_fields_default_to_empty_strings() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     for field in ["place_code", "district", "address2", "zip"] {
@@ -120,7 +120,7 @@ async fn optional_fields_default_to_empty_strings() {
 
 #[actix_web::test]
 async fn read_only_fields_in_the_body_are_ignored() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["id"] = json!(424242);
@@ -134,7 +134,7 @@ async fn read_only_fields_in_the_body_are_ignored() {
 
 #[actix_web::test]
 async fn list_is_an_unpaginated_array_default_first_then_by_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     assert_eq!(app.get(&path(c)).await.expect(200).body, json!([]));
     let a1 = add_id(&app, c, "1").await;
@@ -156,7 +156,7 @@ async fn list_is_an_unpaginated_array_default_first_then_by_id() {
 
 #[actix_web::test]
 async fn retrieve_returns_the_address() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let created = add(&app, c, body("X")).await;
     let id = created["id"].as_i64().unwrap();
@@ -174,7 +174,7 @@ async fn retrieve_returns_the_address() {
 
 #[actix_web::test]
 async fn create_without_a_required_field_is_400_required() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in REQUIRED {
         let mut b = body("X");
@@ -197,7 +197,7 @@ async fn create_without_a_required_field_is_400_required() {
 
 #[actix_web::test]
 async fn create_with_a_blank_required_field_is_400_may_not_be_blank() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in REQUIRED {
         for blank in ["", "   "] {
@@ -216,7 +216,7 @@ async fn create_with_a_blank_required_field_is_400_may_not_be_blank() {
 
 #[actix_web::test]
 async fn null_required_field_is_400_under_its_name() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["city"] = Value::Null;
@@ -226,7 +226,7 @@ async fn null_required_field_is_400_under_its_name() {
 
 #[actix_web::test]
 async fn optional_fields_may_be_blank() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     for field in ["place_code", "district", "address2", "zip"] {
@@ -237,7 +237,7 @@ async fn optional_fields_may_be_blank() {
 
 #[actix_web::test]
 async fn every_string_is_at_most_255_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for field in TEXT_FIELDS {
         let mut b = body("X");
@@ -260,7 +260,7 @@ async fn every_string_is_at_most_255_characters() {
 
 #[actix_web::test]
 async fn too_long_on_update_is_400_and_changes_nothing() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -274,7 +274,7 @@ async fn too_long_on_update_is_400_and_changes_nothing() {
 
 #[actix_web::test]
 async fn put_without_every_required_field_is_400_required() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -295,7 +295,7 @@ async fn put_without_every_required_field_is_400_required() {
 
 #[actix_web::test]
 async fn put_with_every_required_field_replaces_them() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -324,7 +324,7 @@ async fn put_with_every_required_field_replaces_them() {
 
 #[actix_web::test]
 async fn patch_changes_only_the_given_fields() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["zip"] = json!("300000");
@@ -347,7 +347,7 @@ async fn patch_changes_only_the_given_fields() {
 
 #[actix_web::test]
 async fn patch_with_a_blank_required_field_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c, body("X")).await;
     let id = a["id"].as_i64().unwrap();
@@ -364,7 +364,7 @@ async fn patch_with_a_blank_required_field_is_400() {
 
 #[actix_web::test]
 async fn first_address_becomes_default_even_when_false_or_absent() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c1 = app.customer_id(json!({"full_name": "A"})).await;
     let a = add(&app, c1, body("X")).await;
     assert_eq!(a["is_default"], true, "absent");
@@ -377,7 +377,7 @@ async fn first_address_becomes_default_even_when_false_or_absent() {
 
 #[actix_web::test]
 async fn later_addresses_are_not_default_unless_asked() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add(&app, c, body("2")).await;
@@ -398,7 +398,7 @@ async fn later_addresses_are_not_default_unless_asked() {
 
 #[actix_web::test]
 async fn creating_with_is_default_true_clears_it_on_the_others() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -416,7 +416,7 @@ async fn creating_with_is_default_true_clears_it_on_the_others() {
 
 #[actix_web::test]
 async fn updating_with_is_default_true_clears_it_on_the_others() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -450,7 +450,7 @@ async fn updating_with_is_default_true_clears_it_on_the_others() {
 
 #[actix_web::test]
 async fn default_flag_of_one_customer_leaves_other_customers_alone() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c1 = app.customer_id(json!({"full_name": "A"})).await;
     let c2 = app.customer_id(json!({"full_name": "B"})).await;
     let x = add_id(&app, c1, "x").await;
@@ -464,7 +464,7 @@ async fn default_flag_of_one_customer_leaves_other_customers_alone() {
 
 #[actix_web::test]
 async fn deleting_the_default_promotes_the_oldest_remaining_address() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -491,7 +491,7 @@ async fn deleting_the_default_promotes_the_oldest_remaining_address() {
 
 #[actix_web::test]
 async fn delete_is_204_with_an_empty_body_and_the_address_is_gone() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     let a2 = add_id(&app, c, "2").await;
@@ -508,7 +508,7 @@ async fn delete_is_204_with_an_empty_body_and_the_address_is_gone() {
 
 #[actix_web::test]
 async fn address_ids_are_never_reused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add_id(&app, c, "1").await;
     app.delete(&one(c, a1)).await.expect(204);
@@ -518,7 +518,7 @@ async fn address_ids_are_never_reused() {
 
 #[actix_web::test]
 async fn an_address_under_another_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let owner = app.customer_id(json!({"full_name": "Owner"})).await;
     let other = app.customer_id(json!({"full_name": "Other"})).await;
     let a = add(&app, owner, body("X")).await;
@@ -543,7 +543,7 @@ async fn an_address_under_another_customer_is_404() {
 
 #[actix_web::test]
 async fn an_unknown_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "X").await;
     let ghost = c + 1000;
@@ -575,7 +575,7 @@ async fn an_unknown_customer_is_404() {
 
 #[actix_web::test]
 async fn non_integer_ids_are_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "X").await;
     for bad in ["abc", "0", "-1", "1.0", "99999999999999999999", "%20"] {
@@ -608,7 +608,7 @@ async fn non_integer_ids_are_404() {
 
 #[actix_web::test]
 async fn customer_full_representation_shows_addresses_default_first() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a1 = add(&app, c, body("1")).await;
     let mut b = body("2");
@@ -628,7 +628,7 @@ async fn customer_full_representation_shows_addresses_default_first() {
 
 #[actix_web::test]
 async fn customer_list_item_shows_addresses_default_first() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let other = app.customer_id(json!({"full_name": "B"})).await;
     let a1 = add_id(&app, c, "1").await;
@@ -664,7 +664,7 @@ async fn customer_updated_at(app: &TestApp, c: i64) -> String {
 
 #[actix_web::test]
 async fn address_writes_bump_the_customer_updated_at() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let t0 = customer_updated_at(&app, c).await;
     let a = add_id(&app, c, "1").await;
@@ -688,7 +688,7 @@ async fn address_writes_bump_the_customer_updated_at() {
 
 #[actix_web::test]
 async fn reads_do_not_bump_the_customer_updated_at() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "1").await;
     let t = customer_updated_at(&app, c).await;
@@ -699,7 +699,7 @@ async fn reads_do_not_bump_the_customer_updated_at() {
 
 #[actix_web::test]
 async fn deleting_the_customer_deletes_its_addresses() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let keep = app.customer_id(json!({"full_name": "B"})).await;
     let a1 = add_id(&app, c, "1").await;
@@ -720,7 +720,7 @@ async fn deleting_the_customer_deletes_its_addresses() {
 
 #[actix_web::test]
 async fn unserved_methods_are_405_with_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let a = add_id(&app, c, "1").await;
     let r = app
@@ -743,7 +743,7 @@ async fn unserved_methods_are_405_with_allow() {
 
 #[actix_web::test]
 async fn is_default_must_be_a_boolean() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut b = body("X");
     b["is_default"] = json!("maybe");

@@ -78,7 +78,7 @@ async fn create_many(app: &TestApp, n: usize) -> Vec<i64> {
 
 #[actix_web::test]
 async fn paths_are_served_with_and_without_the_trailing_slash() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let created = app
         .post("/api/crm/customer", &json!({"full_name": "No Slash"}))
         .await
@@ -114,7 +114,7 @@ async fn paths_are_served_with_and_without_the_trailing_slash() {
 
 #[actix_web::test]
 async fn unknown_paths_are_404_not_found() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for path in [
         "/",
         "/api/",
@@ -134,7 +134,7 @@ async fn unknown_paths_are_404_not_found() {
 
 #[actix_web::test]
 async fn a_path_id_that_is_not_a_positive_integer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"full_name": "Exists"})).await;
     for id in [
         "abc",
@@ -162,7 +162,7 @@ async fn a_path_id_that_is_not_a_positive_integer_is_404() {
 
 #[actix_web::test]
 async fn collection_refuses_other_methods_with_405_and_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for (method, name) in [
         (Method::PATCH, "PATCH"),
         (Method::PUT, "PUT"),
@@ -188,7 +188,7 @@ async fn collection_refuses_other_methods_with_405_and_allow() {
 
 #[actix_web::test]
 async fn instance_refuses_post_with_405_and_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "A"})).await;
     let resp = app
         .post(
@@ -207,7 +207,7 @@ async fn instance_refuses_post_with_405_and_allow() {
 
 #[actix_web::test]
 async fn method_not_allowed_names_the_method_sent() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .send(app.request(Method::from_bytes(b"PURGE").unwrap(), CUSTOMERS))
         .await;
@@ -223,7 +223,7 @@ async fn method_not_allowed_names_the_method_sent() {
 
 #[actix_web::test]
 async fn options_answers_200_with_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "A"})).await;
     for (path, allow) in [
         (CUSTOMERS.to_owned(), COLLECTION_ALLOW),
@@ -243,7 +243,7 @@ async fn options_answers_200_with_allow() {
 
 #[actix_web::test]
 async fn head_answers_like_get_without_a_body() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "A"})).await;
     let resp = app.send(app.request(Method::HEAD, CUSTOMERS)).await;
     assert_eq!(resp.status, 200);
@@ -264,7 +264,7 @@ async fn head_answers_like_get_without_a_body() {
 
 #[actix_web::test]
 async fn a_body_that_is_not_json_is_415() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "A"})).await;
     let instance = format!("/api/crm/customer/{id}/");
     for (method, path) in [
@@ -305,7 +305,7 @@ async fn a_body_that_is_not_json_is_415() {
 
 #[actix_web::test]
 async fn json_with_a_charset_parameter_is_accepted() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for content_type in [
         "application/json; charset=utf-8",
         "application/json;charset=UTF-8",
@@ -325,7 +325,7 @@ async fn json_with_a_charset_parameter_is_accepted() {
 
 #[actix_web::test]
 async fn malformed_json_is_400_with_a_parse_error() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "A"})).await;
     let instance = format!("/api/crm/customer/{id}/");
     for (method, path, body) in [
@@ -357,7 +357,7 @@ async fn malformed_json_is_400_with_a_parse_error() {
 
 #[actix_web::test]
 async fn a_body_over_the_configured_limit_is_413() {
-    let app = super::spawn_with(|s| s.max_body_bytes = 200).await;
+    let app = spawn!(|s| s.max_body_bytes = 200);
     let small = json!({"full_name": "Small"});
     app.post(CUSTOMERS, &small).await.expect(201);
     let big = json!({"full_name": "Big", "note": "n".repeat(300)});
@@ -415,7 +415,7 @@ fn post_chunked(app: &TestApp, path: &str, chunks: &[&str]) -> (u16, String) {
 
 #[actix_web::test]
 async fn a_chunked_body_over_the_limit_is_413_too() {
-    let app = super::spawn_with(|s| s.max_body_bytes = 200).await;
+    let app = spawn!(|s| s.max_body_bytes = 200);
     let (status, text) = post_chunked(&app, CUSTOMERS, &[r#"{"full_name": "#, r#""Chunked"}"#]);
     assert_eq!(status, 201, "{text}");
     let padding = "p".repeat(100);
@@ -435,7 +435,7 @@ async fn a_chunked_body_over_the_limit_is_413_too() {
 
 #[actix_web::test]
 async fn the_default_body_limit_is_one_mebibyte() {
-    let app = super::spawn().await;
+    let app = spawn!();
     // Unknown fields are ignored, so padding makes a valid body of any size.
     let under = json!({"full_name": "Under", "padding": "p".repeat(1024 * 1024 - 100)});
     app.post(CUSTOMERS, &under).await.expect(201);
@@ -459,7 +459,7 @@ async fn the_default_body_limit_is_one_mebibyte() {
 /// 405; a request without a token its 401.
 #[actix_web::test]
 async fn a_repeated_query_parameter_is_400_on_every_resource() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Kept"})).await;
     let address = app
         .post(
@@ -556,7 +556,7 @@ async fn a_repeated_query_parameter_is_400_on_every_resource() {
 
 #[actix_web::test]
 async fn list_envelope_has_count_next_previous_results_in_order() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"full_name": "A"})).await;
     let body = app.get(CUSTOMERS).await.expect(200).body;
     assert_eq!(keys(&body), ["count", "next", "previous", "results"]);
@@ -568,7 +568,7 @@ async fn list_envelope_has_count_next_previous_results_in_order() {
 
 #[actix_web::test]
 async fn first_page_of_an_empty_result_is_200_with_count_0() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.get(CUSTOMERS).await.expect(200).body;
     assert_eq!(
         body,
@@ -592,7 +592,7 @@ async fn first_page_of_an_empty_result_is_200_with_count_0() {
 
 #[actix_web::test]
 async fn pages_of_ten_with_absolute_next_and_previous_links() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let all = create_many(&app, 25).await;
     let newest_first: Vec<i64> = all.iter().rev().copied().collect();
     let base = format!("http://{}/api/crm/customer/", host(&app));
@@ -636,7 +636,7 @@ async fn pages_of_ten_with_absolute_next_and_previous_links() {
 
 #[actix_web::test]
 async fn a_page_that_is_not_a_positive_integer_is_invalid() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_many(&app, 3).await;
     for page in [
         "0",
@@ -655,7 +655,7 @@ async fn a_page_that_is_not_a_positive_integer_is_invalid() {
 
 #[actix_web::test]
 async fn an_empty_page_parameter_means_page_one() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let all = create_many(&app, 11).await;
     let body = app.get("/api/crm/customer/?page=").await.expect(200).body;
     assert_eq!(body["count"], 11);
@@ -669,7 +669,7 @@ async fn an_empty_page_parameter_means_page_one() {
 
 #[actix_web::test]
 async fn the_last_page_boundary_is_exact() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_many(&app, 20).await;
     let page2 = app.get("/api/crm/customer/?page=2").await.expect(200).body;
     assert_eq!(ids(&page2).len(), 10);
@@ -679,7 +679,7 @@ async fn the_last_page_boundary_is_exact() {
 
 #[actix_web::test]
 async fn page_size_chooses_the_page_length() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let all = create_many(&app, 12).await;
     let base = format!("http://{}/api/crm/customer/", host(&app));
     let body = app
@@ -721,7 +721,7 @@ async fn page_size_chooses_the_page_length() {
 
 #[actix_web::test]
 async fn a_page_size_that_is_not_a_positive_integer_falls_back_to_10() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_many(&app, 12).await;
     for size in ["0", "-5", "abc", "2.5", ""] {
         let body = app
@@ -746,7 +746,7 @@ async fn a_page_size_that_is_not_a_positive_integer_falls_back_to_10() {
 
 #[actix_web::test]
 async fn a_page_size_over_1000_is_clamped_to_1000() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let all = create_many(&app, 1001).await;
     let base = format!("http://{}/api/crm/customer/", host(&app));
     let body = app
@@ -781,7 +781,7 @@ async fn a_page_size_over_1000_is_clamped_to_1000() {
 
 #[actix_web::test]
 async fn links_keep_every_other_parameter_sorted_by_name() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for i in 0..5 {
         app.create_customer(json!({"full_name": format!("Match {i}"), "tags": ["t"]}))
             .await;
@@ -825,7 +825,7 @@ async fn links_keep_every_other_parameter_sorted_by_name() {
 
 #[actix_web::test]
 async fn links_use_the_host_the_request_named() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_many(&app, 11).await;
     let resp = app
         .send(
@@ -842,7 +842,7 @@ async fn links_use_the_host_the_request_named() {
 
 #[actix_web::test]
 async fn forwarded_headers_are_ignored_unless_the_proxy_is_trusted() {
-    let untrusted = super::spawn().await;
+    let untrusted = spawn!();
     create_many(&untrusted, 11).await;
     let resp = untrusted
         .send(
@@ -858,7 +858,7 @@ async fn forwarded_headers_are_ignored_unless_the_proxy_is_trusted() {
         format!("http://{}/api/crm/customer/?page=2", host(&untrusted))
     );
 
-    let trusted = super::spawn_with(|s| s.trust_proxy = true).await;
+    let trusted = spawn!(|s| s.trust_proxy = true);
     create_many(&trusted, 11).await;
     let resp = trusted
         .send(
@@ -885,7 +885,7 @@ async fn forwarded_headers_are_ignored_unless_the_proxy_is_trusted() {
 
 #[actix_web::test]
 async fn timestamps_are_rfc3339_with_microseconds_in_utc_as_z() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.create_customer(json!({"full_name": "T"})).await;
     let id = body["id"].as_i64().unwrap();
     assert_timestamp(&body["created_at"], "Z");
@@ -914,7 +914,7 @@ async fn timestamps_are_rfc3339_with_microseconds_in_utc_as_z() {
 
 #[actix_web::test]
 async fn timestamps_use_the_configured_offset() {
-    let app = super::spawn_with(|s| s.utc_offset = "+08:00".into()).await;
+    let app = spawn!(|s| s.utc_offset = "+08:00".into());
     let body = app
         .create_customer(json!({"full_name": "T", "birthday": "1990-01-01"}))
         .await;
@@ -938,7 +938,7 @@ async fn timestamps_use_the_configured_offset() {
 
 #[actix_web::test]
 async fn a_negative_offset_renders_with_a_minus_sign() {
-    let app = super::spawn_with(|s| s.utc_offset = "-05:30".into()).await;
+    let app = spawn!(|s| s.utc_offset = "-05:30".into());
     let body = app.create_customer(json!({"full_name": "T"})).await;
     assert_timestamp(&body["created_at"], "-05:30");
     let created = body["created_at"].as_str().unwrap().to_owned();

@@ -33,7 +33,7 @@ async fn held(app: &TestApp, customer: i64) -> Vec<i64> {
 
 #[actix_web::test]
 async fn a_new_customer_holds_no_coupons() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app.get(&path(c)).await.expect(200);
     assert_eq!(r.body, json!([]));
@@ -41,7 +41,7 @@ async fn a_new_customer_holds_no_coupons() {
 
 #[actix_web::test]
 async fn grant_is_201_with_the_holding() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(&path(c), &json!({"coupon_id": 222}))
@@ -55,7 +55,7 @@ async fn grant_is_201_with_the_holding() {
 
 #[actix_web::test]
 async fn list_is_an_unpaginated_array_sorted_by_coupon_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let mut granted = Vec::new();
     for coupon in [333, 111, 2222, 222] {
@@ -81,7 +81,7 @@ async fn list_is_an_unpaginated_array_sorted_by_coupon_id() {
 
 #[actix_web::test]
 async fn granting_a_held_coupon_again_is_200_with_the_same_holding() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let first = grant(&app, c, 222, 201).await;
     let again = app
@@ -95,7 +95,7 @@ async fn granting_a_held_coupon_again_is_200_with_the_same_holding() {
 
 #[actix_web::test]
 async fn coupon_id_as_a_string_of_digits_is_accepted() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(&path(c), &json!({"coupon_id": "7"}))
@@ -106,7 +106,7 @@ async fn coupon_id_as_a_string_of_digits_is_accepted() {
 
 #[actix_web::test]
 async fn missing_or_invalid_coupon_id_is_400_under_coupon_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let bodies = [
         json!({}),
@@ -132,7 +132,7 @@ async fn missing_or_invalid_coupon_id_is_400_under_coupon_id() {
 
 #[actix_web::test]
 async fn a_body_that_is_not_an_object_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for body in [json!([{"coupon_id": 5}]), json!(5), json!("x")] {
         app.post(&path(c), &body).await.expect(400);
@@ -142,7 +142,7 @@ async fn a_body_that_is_not_an_object_is_400() {
 
 #[actix_web::test]
 async fn an_unknown_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     grant(&app, c, 5, 201).await;
     let ghost = c + 1000;
@@ -161,7 +161,7 @@ async fn an_unknown_customer_is_404() {
 
 #[actix_web::test]
 async fn non_integer_ids_in_the_path_are_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     grant(&app, c, 5, 201).await;
     for bad in ["abc", "0", "-1", "5.0", "99999999999999999999"] {
@@ -185,7 +185,7 @@ async fn non_integer_ids_in_the_path_are_404() {
 
 #[actix_web::test]
 async fn revoke_is_204_with_an_empty_body_and_the_holding_is_gone() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     grant(&app, c, 111, 201).await;
     grant(&app, c, 222, 201).await;
@@ -201,7 +201,7 @@ async fn revoke_is_204_with_an_empty_body_and_the_holding_is_gone() {
 
 #[actix_web::test]
 async fn revoking_a_coupon_not_held_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let other = app.customer_id(json!({"full_name": "B"})).await;
     grant(&app, other, 5, 201).await;
@@ -213,7 +213,7 @@ async fn revoking_a_coupon_not_held_is_404() {
 
 #[actix_web::test]
 async fn holdings_are_per_customer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     grant(&app, a, 5, 201).await;
@@ -227,7 +227,7 @@ async fn holdings_are_per_customer() {
 
 #[actix_web::test]
 async fn concurrent_grants_of_the_same_coupon_make_one_holding() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let body = json!({"coupon_id": 777});
     let p = path(c);
@@ -256,7 +256,7 @@ async fn concurrent_grants_of_the_same_coupon_make_one_holding() {
 
 #[actix_web::test]
 async fn coupon_filters_select_customers_by_holdings() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -289,7 +289,7 @@ async fn coupon_filters_select_customers_by_holdings() {
 
 #[actix_web::test]
 async fn deleting_the_customer_removes_its_holdings_from_the_filters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     grant(&app, a, 9, 201).await;
@@ -303,7 +303,7 @@ async fn deleting_the_customer_removes_its_holdings_from_the_filters() {
 
 #[actix_web::test]
 async fn list_holds_every_coupon_unpaginated() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     for coupon in (1..=25).rev() {
         grant(&app, c, coupon, 201).await;
@@ -314,7 +314,7 @@ async fn list_holds_every_coupon_unpaginated() {
 
 #[actix_web::test]
 async fn unserved_methods_are_405_with_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     grant(&app, c, 5, 201).await;
     let r = app

@@ -69,7 +69,7 @@ async fn create_address(app: &TestApp, customer: i64) -> Value {
 
 #[actix_web::test]
 async fn create_returns_the_full_representation_key_for_key() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .post(
             "/api/crm/customer/",
@@ -121,7 +121,7 @@ async fn create_returns_the_full_representation_key_for_key() {
 
 #[actix_web::test]
 async fn statistics_and_profile_have_the_contract_keys_in_order() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.create_customer(json!({"full_name": "Keys"})).await;
     assert_eq!(
         keys(&body["statistics"]),
@@ -156,7 +156,7 @@ async fn statistics_and_profile_have_the_contract_keys_in_order() {
 
 #[actix_web::test]
 async fn create_with_only_a_name_fills_every_default() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.create_customer(json!({"full_name": "Only Name"})).await;
     assert!(id_of(&body) > 0);
     assert_eq!(body["multipass_identifier"], Value::Null);
@@ -201,7 +201,7 @@ async fn create_with_only_a_name_fills_every_default() {
 
 #[actix_web::test]
 async fn create_stores_every_writable_field() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let referrer = app.customer_id(json!({"full_name": "Referrer"})).await;
     let body = app
         .create_customer(json!({
@@ -241,7 +241,7 @@ async fn create_stores_every_writable_field() {
 
 #[actix_web::test]
 async fn retrieve_returns_the_same_representation_as_create() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let created = app
         .create_customer(json!({"mobile": "12345678", "email": "a@example.com", "tags": ["x"]}))
         .await;
@@ -252,14 +252,14 @@ async fn retrieve_returns_the_same_representation_as_create() {
 
 #[actix_web::test]
 async fn retrieve_of_an_unknown_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app.get(&customer_path(987_654)).await.expect(404);
     assert_eq!(resp.body, json!({"detail": "Not found."}));
 }
 
 #[actix_web::test]
 async fn list_items_have_exactly_the_list_keys_in_order() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({
         "full_name": "Listed", "mobile": "12345", "tags": ["t"], "profile": {"campaign_name": "c"},
         "metafields": [{"namespace": "n", "key": "k", "value": "v"}], "referral_code": "R"
@@ -290,7 +290,7 @@ async fn list_items_have_exactly_the_list_keys_in_order() {
 
 #[actix_web::test]
 async fn list_item_matches_the_full_representation_on_shared_keys() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let sid = app.segment_id("seg").await;
     let id = app
         .customer_id(json!({
@@ -317,7 +317,7 @@ async fn list_item_matches_the_full_representation_on_shared_keys() {
 
 #[actix_web::test]
 async fn list_is_newest_first_by_default() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -334,7 +334,7 @@ async fn list_is_newest_first_by_default() {
 
 #[actix_web::test]
 async fn segments_and_segment_ids_show_memberships() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Member"})).await;
     let s1 = app.segment_id("first").await;
     let s2 = app.segment_id("second").await;
@@ -356,7 +356,7 @@ async fn segments_and_segment_ids_show_memberships() {
 
 #[actix_web::test]
 async fn addresses_appear_in_the_customer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Has Address"})).await;
     let address = create_address(&app, id).await;
     let body = app.get(&customer_path(id)).await.expect(200).body;
@@ -367,7 +367,7 @@ async fn addresses_appear_in_the_customer() {
 
 #[actix_web::test]
 async fn mobile_given_as_a_json_number_is_stored_as_a_string() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.create_customer(json!({"mobile": 13000000000u64})).await;
     assert_eq!(body["mobile"], json!("13000000000"));
     let read = app.get(&customer_path(id_of(&body))).await.expect(200).body;
@@ -378,7 +378,7 @@ async fn mobile_given_as_a_json_number_is_stored_as_a_string() {
 
 #[actix_web::test]
 async fn mobile_accepts_an_optional_plus_then_5_to_20_digits() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for good in [
         "12345",
         "+12345",
@@ -393,7 +393,7 @@ async fn mobile_accepts_an_optional_plus_then_5_to_20_digits() {
 
 #[actix_web::test]
 async fn mobile_refuses_anything_but_an_optional_plus_and_5_to_20_digits() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!("1234"),
         json!("+1234"),
@@ -416,7 +416,7 @@ async fn mobile_refuses_anything_but_an_optional_plus_and_5_to_20_digits() {
 
 #[actix_web::test]
 async fn blank_mobile_is_allowed_and_not_unique() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .create_customer(json!({"full_name": "A", "mobile": ""}))
         .await;
@@ -429,7 +429,7 @@ async fn blank_mobile_is_allowed_and_not_unique() {
 
 #[actix_web::test]
 async fn duplicate_mobile_is_refused_with_the_drf_message() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"mobile": "13800138000"})).await;
     let resp = app
         .post(
@@ -447,7 +447,7 @@ async fn duplicate_mobile_is_refused_with_the_drf_message() {
 
 #[actix_web::test]
 async fn updating_to_another_customers_mobile_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"mobile": "11111"})).await;
     let b = app.customer_id(json!({"mobile": "22222"})).await;
     let resp = app
@@ -473,7 +473,7 @@ async fn updating_to_another_customers_mobile_is_refused() {
 
 #[actix_web::test]
 async fn null_mobile_is_refused_as_not_nullable() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .post(CUSTOMERS, &json!({"full_name": "X", "mobile": null}))
         .await;
@@ -485,7 +485,7 @@ async fn null_mobile_is_refused_as_not_nullable() {
 
 #[actix_web::test]
 async fn invalid_email_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         "plain",
         "a@b",
@@ -504,7 +504,7 @@ async fn invalid_email_is_refused() {
 
 #[actix_web::test]
 async fn email_longer_than_254_characters_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let long = format!("{}@{}.com", "a".repeat(60), "b".repeat(200));
     assert!(long.chars().count() > 254);
     create_fails(&app, json!({"full_name": "X", "email": long}), "email").await;
@@ -512,7 +512,7 @@ async fn email_longer_than_254_characters_is_refused() {
 
 #[actix_web::test]
 async fn email_is_unique_case_insensitively() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let first = app
         .create_customer(json!({"email": "Mixed.Case@Example.com"}))
         .await;
@@ -549,7 +549,7 @@ async fn email_is_unique_case_insensitively() {
 
 #[actix_web::test]
 async fn blank_email_is_allowed_and_not_unique() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"full_name": "A", "email": ""}))
         .await;
     app.create_customer(json!({"full_name": "B", "email": ""}))
@@ -561,7 +561,7 @@ async fn blank_email_is_allowed_and_not_unique() {
 
 #[actix_web::test]
 async fn referral_code_is_at_most_32_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let ok = app
         .create_customer(json!({"full_name": "A", "referral_code": "r".repeat(32)}))
         .await;
@@ -576,7 +576,7 @@ async fn referral_code_is_at_most_32_characters() {
 
 #[actix_web::test]
 async fn referral_code_is_unique_when_not_blank() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"full_name": "A", "referral_code": "SPRING"}))
         .await;
     let resp = app
@@ -595,7 +595,7 @@ async fn referral_code_is_unique_when_not_blank() {
 
 #[actix_web::test]
 async fn multipass_identifier_is_unique_when_not_null() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .create_customer(json!({"full_name": "A", "multipass_identifier": "mp-1"}))
         .await;
@@ -631,7 +631,7 @@ async fn multipass_identifier_is_unique_when_not_null() {
 
 #[actix_web::test]
 async fn gender_takes_the_three_choices_and_defaults_to_unknown() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for gender in ["unknown", "male", "female"] {
         let body = app
             .create_customer(json!({"full_name": "G", "gender": gender}))
@@ -644,7 +644,7 @@ async fn gender_takes_the_three_choices_and_defaults_to_unknown() {
 
 #[actix_web::test]
 async fn gender_outside_the_choices_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!("Male"),
         json!("other"),
@@ -668,7 +668,7 @@ async fn gender_outside_the_choices_is_refused() {
 
 #[actix_web::test]
 async fn birthday_is_a_date_and_may_be_null() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app
         .create_customer(json!({"full_name": "B", "birthday": "1986-05-24"}))
         .await;
@@ -688,7 +688,7 @@ async fn birthday_is_a_date_and_may_be_null() {
 
 #[actix_web::test]
 async fn birthday_in_the_future_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_fails(
         &app,
         json!({"full_name": "F", "birthday": "2999-01-01"}),
@@ -710,7 +710,7 @@ async fn birthday_in_the_future_is_refused() {
 
 #[actix_web::test]
 async fn birthday_in_another_format_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!("24/05/1986"),
         json!("1986-02-30"),
@@ -726,7 +726,7 @@ async fn birthday_in_another_format_is_refused() {
 
 #[actix_web::test]
 async fn avatar_is_a_url_or_blank() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .create_customer(json!({"full_name": "A", "avatar": "http://example.com/x.jpg"}))
         .await;
@@ -742,7 +742,7 @@ async fn avatar_is_a_url_or_blank() {
 
 #[actix_web::test]
 async fn avatar_is_at_most_1024_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let prefix = "https://example.com/";
     let ok = format!("{prefix}{}", "a".repeat(1024 - prefix.len()));
     app.create_customer(json!({"full_name": "A", "avatar": ok}))
@@ -753,7 +753,7 @@ async fn avatar_is_at_most_1024_characters() {
 
 #[actix_web::test]
 async fn note_is_at_most_10000_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let ok = app
         .create_customer(json!({"full_name": "A", "note": "n".repeat(10_000)}))
         .await;
@@ -768,7 +768,7 @@ async fn note_is_at_most_10000_characters() {
 
 #[actix_web::test]
 async fn full_name_is_at_most_255_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     // Characters, not bytes.
     let ok = app
         .create_customer(json!({"full_name": "名".repeat(255)}))
@@ -779,7 +779,7 @@ async fn full_name_is_at_most_255_characters() {
 
 #[actix_web::test]
 async fn null_for_a_non_nullable_string_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for field in ["note", "email", "avatar", "referral_code", "gender"] {
         let resp = app
             .post(CUSTOMERS, &json!({"full_name": "X", field: null}))
@@ -800,7 +800,7 @@ async fn null_for_a_non_nullable_string_is_refused() {
 
 #[actix_web::test]
 async fn null_characters_in_text_are_refused_never_a_500() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for (field, body) in [
         ("full_name", json!({"full_name": "a\u{0}b"})),
         ("note", json!({"full_name": "x", "note": "a\u{0}b"})),
@@ -845,7 +845,7 @@ async fn null_characters_in_text_are_refused_never_a_500() {
 
 #[actix_web::test]
 async fn accepts_marketing_reads_booleans_as_drf_does() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for (given, stored) in [
         (json!(true), true),
         (json!("true"), true),
@@ -874,7 +874,7 @@ async fn accepts_marketing_reads_booleans_as_drf_does() {
 
 #[actix_web::test]
 async fn accepts_marketing_defaults_to_false() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app.create_customer(json!({"full_name": "M"})).await;
     assert_eq!(body["accepts_marketing"], false);
 }
@@ -883,7 +883,7 @@ async fn accepts_marketing_defaults_to_false() {
 
 #[actix_web::test]
 async fn tags_are_trimmed_deduplicated_and_sorted() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app
         .create_customer(json!({"full_name": "T", "tags": [" vip ", "b", "a", "vip", "b"]}))
         .await;
@@ -894,7 +894,7 @@ async fn tags_are_trimmed_deduplicated_and_sorted() {
 
 #[actix_web::test]
 async fn a_tag_must_have_1_to_64_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let ok = app
         .create_customer(json!({"full_name": "T", "tags": ["t".repeat(64)]}))
         .await;
@@ -906,7 +906,7 @@ async fn a_tag_must_have_1_to_64_characters() {
 
 #[actix_web::test]
 async fn tags_must_be_a_list_of_strings() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!("vip"),
         json!({"a": 1}),
@@ -921,7 +921,7 @@ async fn tags_must_be_a_list_of_strings() {
 
 #[actix_web::test]
 async fn a_given_tag_list_replaces_the_tags_and_a_missing_one_keeps_them() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app
         .customer_id(json!({"full_name": "T", "tags": ["old1", "old2"]}))
         .await;
@@ -950,7 +950,7 @@ async fn a_given_tag_list_replaces_the_tags_and_a_missing_one_keeps_them() {
 
 #[actix_web::test]
 async fn metafields_are_replaced_wholesale() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app
         .customer_id(json!({
             "full_name": "M",
@@ -990,7 +990,7 @@ async fn metafields_are_replaced_wholesale() {
 
 #[actix_web::test]
 async fn duplicate_metafield_namespace_and_key_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     create_fails(
         &app,
         json!({
@@ -1018,7 +1018,7 @@ async fn duplicate_metafield_namespace_and_key_is_refused() {
 
 #[actix_web::test]
 async fn metafield_parts_are_bounded() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!([{"namespace": "", "key": "k", "value": "v"}]),
         json!([{"namespace": "n".repeat(65), "key": "k", "value": "v"}]),
@@ -1049,7 +1049,7 @@ async fn metafield_parts_are_bounded() {
 
 #[actix_web::test]
 async fn profile_keys_merge_on_update() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app
         .customer_id(json!({
             "full_name": "P",
@@ -1090,7 +1090,7 @@ async fn profile_keys_merge_on_update() {
 
 #[actix_web::test]
 async fn profile_must_be_an_object_of_short_strings() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!("wechat"),
         json!(["wechat"]),
@@ -1109,7 +1109,7 @@ async fn profile_must_be_an_object_of_short_strings() {
 
 #[actix_web::test]
 async fn create_needs_a_mobile_email_or_name() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for body in [
         json!({}),
         json!({"mobile": "", "email": "", "full_name": ""}),
@@ -1131,7 +1131,7 @@ async fn create_needs_a_mobile_email_or_name() {
 
 #[actix_web::test]
 async fn update_cannot_blank_the_last_of_mobile_email_and_name() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app
         .customer_id(json!({"mobile": "12345", "tags": ["keep"]}))
         .await;
@@ -1162,7 +1162,7 @@ async fn update_cannot_blank_the_last_of_mobile_email_and_name() {
 
 #[actix_web::test]
 async fn body_that_is_not_an_object_is_refused() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for body in [json!([{"full_name": "A"}]), json!("A"), json!(1)] {
         let resp = app.post(CUSTOMERS, &body).await;
         assert_field_error(&resp, "non_field_errors");
@@ -1174,7 +1174,7 @@ async fn body_that_is_not_an_object_is_refused() {
 
 #[actix_web::test]
 async fn referrer_must_exist() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         json!(987_654),
         json!(0),
@@ -1198,7 +1198,7 @@ async fn referrer_must_exist() {
 
 #[actix_web::test]
 async fn a_customer_cannot_be_its_own_referrer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Self"})).await;
     for update in [
         app.patch(&customer_path(id), &json!({"referrer": id}))
@@ -1215,7 +1215,7 @@ async fn a_customer_cannot_be_its_own_referrer() {
 
 #[actix_web::test]
 async fn referrer_can_be_set_changed_and_cleared() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let r1 = app.customer_id(json!({"full_name": "R1"})).await;
     let r2 = app.customer_id(json!({"full_name": "R2"})).await;
     let id = app
@@ -1238,7 +1238,7 @@ async fn referrer_can_be_set_changed_and_cleared() {
 
 #[actix_web::test]
 async fn customers_referred_counts_the_customers_naming_this_referrer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let referrer = app.customer_id(json!({"full_name": "Referrer"})).await;
     let other = app.customer_id(json!({"full_name": "Other"})).await;
     let stat = |body: &Value| body["statistics"]["customers_referred"].clone();
@@ -1270,7 +1270,7 @@ async fn customers_referred_counts_the_customers_naming_this_referrer() {
 
 #[actix_web::test]
 async fn deleting_the_referrer_sets_referrer_to_null() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let referrer = app.customer_id(json!({"full_name": "Referrer"})).await;
     let referred = app
         .customer_id(json!({"full_name": "Referred", "referrer": referrer}))
@@ -1287,7 +1287,7 @@ async fn deleting_the_referrer_sets_referrer_to_null() {
 
 #[actix_web::test]
 async fn read_only_and_unknown_fields_in_a_body_are_ignored() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = app
         .create_customer(json!({
             "full_name": "RO", "id": 424_242, "created_at": "2000-01-01T00:00:00.000000Z",
@@ -1334,7 +1334,7 @@ async fn read_only_and_unknown_fields_in_a_body_are_ignored() {
 
 #[actix_web::test]
 async fn put_and_patch_leave_fields_that_are_left_out_unchanged() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let original = app
         .create_customer(json!({
             "mobile": "13800000001", "full_name": "Full", "gender": "female",
@@ -1382,7 +1382,7 @@ async fn put_and_patch_leave_fields_that_are_left_out_unchanged() {
 
 #[actix_web::test]
 async fn update_changes_every_writable_field() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let referrer = app.customer_id(json!({"full_name": "Ref"})).await;
     let id = app.customer_id(json!({"full_name": "Before"})).await;
     let body = app
@@ -1422,7 +1422,7 @@ async fn update_changes_every_writable_field() {
 
 #[actix_web::test]
 async fn updated_at_changes_on_every_write_and_created_at_never() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let created = app.create_customer(json!({"full_name": "Times"})).await;
     let id = id_of(&created);
     let mut last = created["updated_at"].as_str().unwrap().to_owned();
@@ -1457,7 +1457,7 @@ async fn updated_at_changes_on_every_write_and_created_at_never() {
 
 #[actix_web::test]
 async fn update_of_an_unknown_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for resp in [
         app.put(&customer_path(987_654), &json!({"full_name": "X"}))
             .await,
@@ -1472,7 +1472,7 @@ async fn update_of_an_unknown_customer_is_404() {
 
 #[actix_web::test]
 async fn invalid_update_reports_every_bad_field() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "X"})).await;
     let resp = app
         .patch(
@@ -1490,7 +1490,7 @@ async fn invalid_update_reports_every_bad_field() {
 
 #[actix_web::test]
 async fn failed_create_leaves_nothing_behind() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"email": "taken@example.com"}))
         .await;
     // Valid fields with one bad tag.
@@ -1545,7 +1545,7 @@ async fn failed_create_leaves_nothing_behind() {
 
 #[actix_web::test]
 async fn failed_update_leaves_the_customer_unchanged() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.create_customer(json!({"email": "taken@example.com", "referral_code": "TAKEN"}))
         .await;
     let id = app
@@ -1588,7 +1588,7 @@ async fn failed_update_leaves_the_customer_unchanged() {
 
 #[actix_web::test]
 async fn concurrent_creates_with_the_same_mobile_make_exactly_one_customer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let body = json!({"mobile": "13600000000", "tags": ["race"]});
     let post = || app.post(CUSTOMERS, &body);
     let (a, b, c, d, e, f, g, h) = tokio::join!(
@@ -1618,7 +1618,7 @@ async fn concurrent_creates_with_the_same_mobile_make_exactly_one_customer() {
 
 #[actix_web::test]
 async fn concurrent_creates_with_the_same_email_in_any_case_make_exactly_one_customer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let bodies = [
         json!({"email": "race@example.com"}),
         json!({"email": "RACE@example.com"}),
@@ -1647,7 +1647,7 @@ async fn concurrent_creates_with_the_same_email_in_any_case_make_exactly_one_cus
 
 #[actix_web::test]
 async fn concurrent_updates_to_the_same_mobile_let_exactly_one_win() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(app.customer_id(json!({"full_name": format!("C{i}")})).await);
@@ -1682,7 +1682,7 @@ async fn concurrent_updates_to_the_same_mobile_let_exactly_one_win() {
 
 #[actix_web::test]
 async fn delete_answers_204_with_an_empty_body_then_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Gone"})).await;
     let keep = app.customer_id(json!({"full_name": "Stays"})).await;
     let resp = app.delete(&customer_path(id)).await.expect(204);
@@ -1701,14 +1701,14 @@ async fn delete_answers_204_with_an_empty_body_then_404() {
 
 #[actix_web::test]
 async fn delete_of_an_unknown_customer_is_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app.delete(&customer_path(987_654)).await.expect(404);
     assert_eq!(resp.body, json!({"detail": "Not found."}));
 }
 
 #[actix_web::test]
 async fn ids_are_never_reused_after_delete() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let first = app.customer_id(json!({"full_name": "A"})).await;
     app.delete(&customer_path(first)).await.expect(204);
     let second = app.customer_id(json!({"full_name": "B"})).await;
@@ -1717,7 +1717,7 @@ async fn ids_are_never_reused_after_delete() {
 
 #[actix_web::test]
 async fn delete_takes_addresses_coupons_tags_and_memberships_with_it() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let sid = app.segment_id("vips").await;
     let id = app
         .customer_id(json!({

@@ -94,7 +94,7 @@ async fn updated_at(app: &TestApp, id: i64) -> String {
 
 #[actix_web::test]
 async fn id_selects_one_customer() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     assert_eq!(ids(&app, &format!("id={a}")).await, [a]);
@@ -104,7 +104,7 @@ async fn id_selects_one_customer() {
 
 #[actix_web::test]
 async fn id_in_selects_the_listed_customers() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -117,7 +117,7 @@ async fn id_in_selects_the_listed_customers() {
 
 #[actix_web::test]
 async fn malformed_id_and_id_in_are_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.customer_id(json!({"full_name": "A"})).await;
     bad_query(&app, "id=abc", &["id"]).await;
     bad_query(&app, "id=1.5", &["id"]).await;
@@ -130,7 +130,7 @@ async fn malformed_id_and_id_in_are_400() {
 /// the values are combined, as if joined by commas (section 1).
 #[actix_web::test]
 async fn repeated_id_in_values_are_combined() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -168,7 +168,7 @@ async fn repeated_id_in_values_are_combined() {
 /// (before, the last value won: `?id=abc&id=3` was a 200).
 #[actix_web::test]
 async fn any_other_parameter_given_twice_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .customer_id(json!({"full_name": "A", "mobile": "13000000001", "tags": ["t"]}))
         .await;
@@ -223,7 +223,7 @@ async fn any_other_parameter_given_twice_is_400() {
 
 #[actix_web::test]
 async fn coupon_selects_holders_and_coupon_exclude_the_others() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -248,7 +248,7 @@ async fn coupon_selects_holders_and_coupon_exclude_the_others() {
 
 #[actix_web::test]
 async fn malformed_coupon_values_are_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     bad_query(&app, "coupon=abc", &["coupon"]).await;
     bad_query(&app, "coupon__exclude=x1", &["coupon__exclude"]).await;
 }
@@ -257,7 +257,7 @@ async fn malformed_coupon_values_are_400() {
 
 #[actix_web::test]
 async fn segment_selects_members_and_segment_exclude_the_others() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -293,7 +293,7 @@ async fn segment_selects_members_and_segment_exclude_the_others() {
 
 #[actix_web::test]
 async fn malformed_segment_values_are_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     bad_query(&app, "segment=abc", &["segment"]).await;
     bad_query(&app, "segment__exclude=1x", &["segment__exclude"]).await;
 }
@@ -302,7 +302,7 @@ async fn malformed_segment_values_are_400() {
 
 #[actix_web::test]
 async fn mobile_matches_exactly() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"mobile": "12345"})).await;
     let b = app.customer_id(json!({"mobile": "123456"})).await;
     let c = app.customer_id(json!({"mobile": "+8613000000000"})).await;
@@ -314,7 +314,7 @@ async fn mobile_matches_exactly() {
 
 #[actix_web::test]
 async fn email_matches_exactly_ignoring_case() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"email": "Ann@Example.com"})).await;
     let b = app
         .customer_id(json!({"email": "ann@example.com.cn"}))
@@ -327,7 +327,7 @@ async fn email_matches_exactly_ignoring_case() {
 
 #[actix_web::test]
 async fn tag_selects_customers_carrying_it() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .customer_id(json!({"full_name": "A", "tags": ["vip", "new"]}))
         .await;
@@ -354,7 +354,7 @@ async fn tag_selects_customers_carrying_it() {
 
 #[actix_web::test]
 async fn tag_with_spaces_and_unicode_matches() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .customer_id(json!({"full_name": "A", "tags": ["big spender", "标签1"]}))
         .await;
@@ -367,7 +367,7 @@ async fn tag_with_spaces_and_unicode_matches() {
 
 #[actix_web::test]
 async fn search_is_a_case_insensitive_substring_of_name_mobile_or_email() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let by_name = app.customer_id(json!({"full_name": "Xindong Ding"})).await;
     let by_mobile = app.customer_id(json!({"mobile": "13821761807"})).await;
     let by_email = app
@@ -388,7 +388,7 @@ async fn search_is_a_case_insensitive_substring_of_name_mobile_or_email() {
 
 #[actix_web::test]
 async fn search_matches_percent_and_underscore_literally() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let percent = app.customer_id(json!({"full_name": "100% real"})).await;
     app.customer_id(json!({"full_name": "1000 real"})).await;
     let underscore = app.customer_id(json!({"full_name": "a_b"})).await;
@@ -405,7 +405,7 @@ async fn search_matches_percent_and_underscore_literally() {
 
 #[actix_web::test]
 async fn created_at_bounds_are_inclusive() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -432,7 +432,7 @@ async fn created_at_bounds_are_inclusive() {
 
 #[actix_web::test]
 async fn timestamp_bounds_honour_their_offset() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let t = created_at(&app, a).await;
     let wall = t.strip_suffix('Z').expect("UTC renders as Z");
@@ -464,7 +464,7 @@ async fn timestamp_bounds_honour_their_offset() {
 
 #[actix_web::test]
 async fn timestamp_bounds_work_with_a_configured_offset() {
-    let app = super::spawn_with(|s| s.utc_offset = "+08:00".into()).await;
+    let app = spawn!(|s| s.utc_offset = "+08:00".into());
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let tb = created_at(&app, b).await;
@@ -479,7 +479,7 @@ async fn timestamp_bounds_work_with_a_configured_offset() {
 
 #[actix_web::test]
 async fn updated_at_bounds_select_customers_changed_since() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -510,7 +510,7 @@ async fn updated_at_bounds_select_customers_changed_since() {
 
 #[actix_web::test]
 async fn malformed_timestamps_are_400_under_their_parameter() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.customer_id(json!({"full_name": "A"})).await;
     for param in [
         "created_at__gte",
@@ -534,7 +534,7 @@ async fn malformed_timestamps_are_400_under_their_parameter() {
 
 #[actix_web::test]
 async fn null_characters_in_text_filters_are_400_never_a_500() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.customer_id(json!({"full_name": "A", "mobile": "12345", "email": "a@example.com"}))
         .await;
     for param in ["search", "mobile", "email", "tag"] {
@@ -546,7 +546,7 @@ async fn null_characters_in_text_filters_are_400_never_a_500() {
 
 #[actix_web::test]
 async fn ordering_by_id_and_created_at() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -559,7 +559,7 @@ async fn ordering_by_id_and_created_at() {
 
 #[actix_web::test]
 async fn ordering_by_updated_at_follows_the_latest_write() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     let c = app.customer_id(json!({"full_name": "C"})).await;
@@ -577,7 +577,7 @@ async fn ordering_by_updated_at_follows_the_latest_write() {
 
 #[actix_web::test]
 async fn ordering_applies_across_pages() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let mut all = Vec::new();
     for i in 0..5 {
         all.push(app.customer_id(json!({"full_name": format!("C{i}")})).await);
@@ -619,7 +619,7 @@ async fn ordering_applies_across_pages() {
 
 #[actix_web::test]
 async fn unknown_ordering_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for bad in [
         "full_name",
         "name",
@@ -637,7 +637,7 @@ async fn unknown_ordering_is_400() {
 
 #[actix_web::test]
 async fn filters_combine_with_and() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let sid = app.segment_id("s").await;
     let a = app
         .customer_id(
@@ -697,7 +697,7 @@ async fn filters_combine_with_and() {
 
 #[actix_web::test]
 async fn unknown_parameters_are_ignored() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.customer_id(json!({"full_name": "A"})).await;
     let b = app.customer_id(json!({"full_name": "B"})).await;
     assert_eq!(
@@ -712,7 +712,7 @@ async fn unknown_parameters_are_ignored() {
 
 #[actix_web::test]
 async fn empty_values_are_ignored() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app
         .customer_id(json!({"full_name": "A", "tags": ["t"]}))
         .await;
@@ -742,7 +742,7 @@ async fn empty_values_are_ignored() {
 
 #[actix_web::test]
 async fn every_malformed_parameter_is_reported_at_once() {
-    let app = super::spawn().await;
+    let app = spawn!();
     bad_query(
         &app,
         "id=abc&id__in=1,x&coupon=c&segment=s&created_at__gte=bad&updated_at__lte=bad&ordering=nope&tag=fine",
@@ -753,7 +753,7 @@ async fn every_malformed_parameter_is_reported_at_once() {
 
 #[actix_web::test]
 async fn a_malformed_filter_is_400_even_with_a_bad_page() {
-    let app = super::spawn().await;
+    let app = spawn!();
     // The filter error is reported, not swallowed by pagination.
     let resp = app.get("/api/crm/customer/?id=abc&page=2").await;
     assert_eq!(resp.status, 400, "{}", resp.text);
@@ -762,7 +762,7 @@ async fn a_malformed_filter_is_400_even_with_a_bad_page() {
 
 #[actix_web::test]
 async fn filtered_count_and_links_cover_the_whole_filtered_result() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let mut tagged = Vec::new();
     for i in 0..12 {
         let tags = if i % 2 == 0 {

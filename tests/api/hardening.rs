@@ -31,7 +31,7 @@ const OAUTH_PATHS: [&str; 3] = [
 #[actix_web::test]
 async fn text_the_database_cannot_store_never_reaches_it_through_oauth() {
     // Every attempt here fails on purpose: no failure throttle.
-    let app = super::spawn_with(|s| s.oauth_failures_per_minute = 0).await;
+    let app = spawn!(|s| s.oauth_failures_per_minute = 0);
     let own = app.oauth_client.clone();
     for path in OAUTH_PATHS {
         for bad_id in ["a\0b", "\0", "é", "a b"] {
@@ -75,7 +75,7 @@ async fn text_the_database_cannot_store_never_reaches_it_through_oauth() {
 
 #[actix_web::test]
 async fn text_the_database_cannot_store_is_a_400_in_every_field_and_filter() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let customer = app.customer_id(json!({"full_name": "Target"})).await;
     let segment = app.segment_id("Segment").await;
     let nul = "a\u{0}b";
@@ -185,7 +185,7 @@ async fn text_the_database_cannot_store_is_a_400_in_every_field_and_filter() {
 
 #[actix_web::test]
 async fn made_up_methods_add_no_metric_label_sets() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let long = "X".repeat(2000);
     let mut methods: Vec<String> = (0..40).map(|i| format!("MADEUP{i}")).collect();
     methods.push(long.clone());
@@ -257,7 +257,7 @@ async fn trickle(
 
 #[actix_web::test]
 async fn a_body_that_trickles_in_gets_408_at_the_deadline() {
-    let app = super::spawn_with(|s| s.body_timeout_seconds = 1).await;
+    let app = spawn!(|s| s.body_timeout_seconds = 1);
     let token = app.token.clone();
     let cases = [
         ("/oauth/token/", "application/x-www-form-urlencoded", None),
@@ -287,7 +287,7 @@ async fn a_body_that_trickles_in_gets_408_at_the_deadline() {
 
 #[actix_web::test]
 async fn failed_client_authentication_is_throttled_per_client_and_address() {
-    let app = super::spawn_with(|s| s.oauth_failures_per_minute = 3).await;
+    let app = spawn!(|s| s.oauth_failures_per_minute = 3);
     let victim = app.register_client("victim", "crm:read").await;
     let grant = [("grant_type", "client_credentials")];
     for _ in 0..3 {
@@ -319,7 +319,7 @@ async fn failed_client_authentication_is_throttled_per_client_and_address() {
 
 #[actix_web::test]
 async fn successful_authentication_is_not_throttled() {
-    let app = super::spawn_with(|s| s.oauth_failures_per_minute = 2).await;
+    let app = spawn!(|s| s.oauth_failures_per_minute = 2);
     let client = app.oauth_client.clone();
     for _ in 0..6 {
         app.fetch_token(&client, &["crm:read"]).await;
@@ -328,7 +328,7 @@ async fn successful_authentication_is_not_throttled() {
 
 #[actix_web::test]
 async fn a_client_keeps_at_most_the_configured_number_of_live_tokens() {
-    let app = super::spawn_with(|s| s.max_tokens_per_client = 3).await;
+    let app = spawn!(|s| s.max_tokens_per_client = 3);
     let client = app.register_client("hoarder", "crm:read").await;
     let mut tokens = Vec::new();
     for _ in 0..5 {
@@ -355,7 +355,7 @@ async fn a_client_keeps_at_most_the_configured_number_of_live_tokens() {
 
 #[actix_web::test]
 async fn a_client_introspects_only_its_own_tokens() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let other = app.register_client("other", "crm:read").await;
     let own = app.oauth_client.clone();
     let resp = oauth_form(
@@ -384,15 +384,14 @@ async fn a_client_introspects_only_its_own_tokens() {
 
 #[actix_web::test]
 async fn only_allowed_hosts_are_served_when_configured() {
-    let app = super::spawn_with(|s| {
+    let app = spawn!(|s| {
         // The suite itself talks to 127.0.0.1.
         s.allowed_hosts = vec![
             "api.shop.test".into(),
             ".example.com".into(),
             "127.0.0.1".into(),
         ];
-    })
-    .await;
+    });
     for host in ["evil.test", "api.shop.test.evil.test", "example.org"] {
         let resp = app
             .send(
@@ -425,11 +424,10 @@ async fn only_allowed_hosts_are_served_when_configured() {
 
 #[actix_web::test]
 async fn with_a_trusted_proxy_the_forwarded_host_must_be_allowed() {
-    let app = super::spawn_with(|s| {
+    let app = spawn!(|s| {
         s.trust_proxy = true;
         s.allowed_hosts = vec!["api.shop.test".into(), "127.0.0.1".into()];
-    })
-    .await;
+    });
     let resp = app
         .send(
             app.request(Method::GET, "/api/crm/customer/")

@@ -69,7 +69,7 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> Resp {
 
 #[actix_web::test]
 async fn token_response_has_the_contract_shape_and_no_store() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = form(
         &app,
         "/oauth/token/",
@@ -94,7 +94,7 @@ async fn token_response_has_the_contract_shape_and_no_store() {
 
 #[actix_web::test]
 async fn form_field_client_authentication_works() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = &app.oauth_client;
     form(
         &app,
@@ -112,7 +112,7 @@ async fn form_field_client_authentication_works() {
 
 #[actix_web::test]
 async fn absent_scope_grants_every_allowed_scope() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let client = app.register_client("reader", "crm:read read").await;
     let resp = form(
         &app,
@@ -127,7 +127,7 @@ async fn absent_scope_grants_every_allowed_scope() {
 
 #[actix_web::test]
 async fn each_token_comes_with_its_own_value() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     let b = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     assert_ne!(a, b);
@@ -135,7 +135,7 @@ async fn each_token_comes_with_its_own_value() {
 
 #[actix_web::test]
 async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let wrong = TestClient {
         id: app.oauth_client.id.clone(),
         secret: "wrong".into(),
@@ -170,7 +170,7 @@ async fn wrong_secret_unknown_client_or_no_credentials_is_invalid_client() {
 /// Basic is ignored when the form carries the client credentials.
 #[actix_web::test]
 async fn a_stray_bearer_header_does_not_hide_form_credentials() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = &app.oauth_client;
     let credentials = [
         ("client_id", c.id.as_str()),
@@ -242,7 +242,7 @@ async fn a_stray_bearer_header_does_not_hide_form_credentials() {
 
 #[actix_web::test]
 async fn scope_outside_the_client_allowance_is_invalid_scope() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let reader = app.register_client("reader", "crm:read").await;
     for scope in ["crm:write", "crm:read crm:write", "admin"] {
         let resp = form(
@@ -259,7 +259,7 @@ async fn scope_outside_the_client_allowance_is_invalid_scope() {
 
 #[actix_web::test]
 async fn other_grant_types_are_unsupported() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for grant in ["password", "authorization_code", "refresh_token"] {
         let resp = form(
             &app,
@@ -275,7 +275,7 @@ async fn other_grant_types_are_unsupported() {
 
 #[actix_web::test]
 async fn malformed_token_requests_are_invalid_request() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = &app.oauth_client;
     // No grant_type.
     let resp = form(&app, "/oauth/token/", Some(c), &[("scope", "crm:read")])
@@ -323,7 +323,7 @@ async fn malformed_token_requests_are_invalid_request() {
 
 #[actix_web::test]
 async fn missing_credentials_get_401_with_bearer_challenge() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .send(app.anonymous(Method::GET, "/api/crm/customer/"))
         .await
@@ -352,7 +352,7 @@ async fn missing_credentials_get_401_with_bearer_challenge() {
 
 #[actix_web::test]
 async fn unknown_token_is_invalid_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = call(&app, Method::GET, "/api/crm/customer/", "not-a-real-token")
         .await
         .expect(401);
@@ -367,7 +367,7 @@ async fn unknown_token_is_invalid_token() {
 
 #[actix_web::test]
 async fn expired_token_is_invalid_token() {
-    let app = super::spawn_with(|s| s.token_ttl_seconds = 1).await;
+    let app = spawn!(|s| s.token_ttl_seconds = 1);
     call(&app, Method::GET, "/api/crm/customer/", &app.token)
         .await
         .expect(200);
@@ -383,7 +383,7 @@ async fn expired_token_is_invalid_token() {
 
 #[actix_web::test]
 async fn expired_tokens_are_deleted_when_new_ones_are_issued() {
-    let app = super::spawn_with(|s| s.token_ttl_seconds = 1).await;
+    let app = spawn!(|s| s.token_ttl_seconds = 1);
     assert_eq!(app.sql_count("SELECT count(*) AS n FROM oauth_tokens"), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.fetch_token(&app.oauth_client, &["crm:read"]).await;
@@ -399,7 +399,7 @@ async fn expired_tokens_are_deleted_when_new_ones_are_issued() {
 
 #[actix_web::test]
 async fn tokens_and_secrets_are_stored_only_as_hashes() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let token = &app.token;
     let secret = &app.oauth_client.secret;
     assert_eq!(
@@ -429,7 +429,7 @@ async fn tokens_and_secrets_are_stored_only_as_hashes() {
 /// `write`; the alternatives are independent.
 #[actix_web::test]
 async fn scope_table() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cases: [(&str, bool, bool); 4] = [
         // scope, may read, may write
         ("crm:read", true, false),
@@ -481,7 +481,7 @@ async fn scope_table() {
 
 #[actix_web::test]
 async fn every_registered_route_refuses_a_request_without_a_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     assert!(API_ROUTES.len() >= 9);
     for route in API_ROUTES {
         let path = format!(
@@ -517,7 +517,7 @@ async fn every_registered_route_refuses_a_request_without_a_token() {
 
 #[actix_web::test]
 async fn health_and_oauth_routes_are_public() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.send(app.anonymous(Method::GET, "/healthz"))
         .await
         .expect(200);
@@ -536,7 +536,7 @@ async fn health_and_oauth_routes_are_public() {
 
 #[actix_web::test]
 async fn revocation_takes_effect_on_the_next_request() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let token = app.fetch_token(&app.oauth_client, &["crm:read"]).await;
     call(&app, Method::GET, "/api/crm/customer/", &token)
         .await
@@ -578,7 +578,7 @@ async fn revocation_takes_effect_on_the_next_request() {
 
 #[actix_web::test]
 async fn a_client_cannot_revoke_another_clients_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let other = app.register_client("other", "crm:read").await;
     form(
         &app,
@@ -595,7 +595,7 @@ async fn a_client_cannot_revoke_another_clients_token() {
 
 #[actix_web::test]
 async fn revocation_needs_client_authentication_and_a_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = form(&app, "/oauth/revoke_token/", None, &[("token", &app.token)])
         .await
         .expect(401);
@@ -611,7 +611,7 @@ async fn revocation_needs_client_authentication_and_a_token() {
 
 #[actix_web::test]
 async fn introspection_reports_active_tokens_and_nothing_else() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = form(
         &app,
         "/oauth/introspect/",
@@ -661,7 +661,7 @@ async fn introspection_reports_active_tokens_and_nothing_else() {
 
 #[actix_web::test]
 async fn deleting_a_client_revokes_its_tokens() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let client = app.register_client("doomed", "crm:read").await;
     let token = app.fetch_token(&client, &["crm:read"]).await;
     call(&app, Method::GET, "/api/crm/customer/", &token)
@@ -684,7 +684,7 @@ async fn deleting_a_client_revokes_its_tokens() {
 #[actix_web::test]
 async fn no_secret_or_token_appears_in_any_log_line() {
     let sink = crm_tests::capture_logs();
-    let app = super::spawn().await;
+    let app = spawn!();
     let client = app.register_client("logged", "crm:read crm:write").await;
     let token = app.fetch_token(&client, &["crm:read", "crm:write"]).await;
     call(&app, Method::GET, "/api/crm/customer/?search=x", &token)

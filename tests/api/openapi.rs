@@ -36,7 +36,7 @@ fn sorted(allow: &str) -> Vec<String> {
 
 #[actix_web::test]
 async fn the_document_needs_no_token_and_is_openapi_3() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app.send(app.anonymous(Method::GET, OPENAPI)).await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     assert!(
@@ -61,7 +61,7 @@ async fn the_document_needs_no_token_and_is_openapi_3() {
 
 #[actix_web::test]
 async fn every_route_and_method_is_documented_with_its_scopes() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     let mut missing = Vec::new();
     for route in API_ROUTES {
@@ -255,7 +255,7 @@ fn assert_conforms(doc: &Value, path: &str, method: &str, status: u16, body: &Va
 
 #[actix_web::test]
 async fn real_responses_fit_the_documented_schemas() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     // The checker catches a wrong type and a field the document lacks.
     let mut problems = Vec::new();
@@ -434,7 +434,7 @@ async fn real_responses_fit_the_documented_schemas() {
 /// an undeclared method (TRACE, POST) with 404 instead of 405 and `Allow`.
 #[actix_web::test]
 async fn public_routes_refuse_other_methods_with_405_and_allow() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for (path, allow) in [
         (HEALTHZ_PATH, "GET, HEAD"),
         (READYZ_PATH, "GET, HEAD"),
@@ -519,7 +519,7 @@ fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
 /// declared them as defaults; openapi-typescript made them required.
 #[actix_web::test]
 async fn request_bodies_declare_no_defaults_and_patch_bodies_require_nothing() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     let mut bodies = 0;
     for (path, method, operation) in operations(&doc) {
@@ -554,7 +554,7 @@ async fn request_bodies_declare_no_defaults_and_patch_bodies_require_nothing() {
 /// sent `ordering=-id&page=1&page_size=10` on every call.
 #[actix_web::test]
 async fn query_parameters_declare_no_defaults() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     let mut checked = 0;
     for (path, method, operation) in operations(&doc) {
@@ -610,7 +610,7 @@ async fn query_parameters_declare_no_defaults() {
 /// schemas, which generators turn into untyped models.
 #[actix_web::test]
 async fn the_create_body_is_a_plain_typed_object() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     let schemas = &doc["components"]["schemas"];
     let create = &schemas["CustomerCreate"];
@@ -644,7 +644,7 @@ async fn the_create_body_is_a_plain_typed_object() {
 /// token; their errors had no `error_description`.
 #[actix_web::test]
 async fn the_oauth_operations_need_no_bearer_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     for path in [
         "/oauth/token/",
@@ -685,7 +685,7 @@ async fn the_oauth_operations_need_no_bearer_token() {
 /// such a property from its response types).
 #[actix_web::test]
 async fn generators_get_servers_405_enum_names_and_nullable_types() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let doc = document(&app).await;
     let servers = doc["servers"].as_array().expect("servers");
     assert!(!servers.is_empty() && servers.iter().all(|s| s["url"].is_string()));

@@ -5,7 +5,7 @@ use crm_tests::{json, Method};
 
 #[actix_web::test]
 async fn health_probes_need_no_token() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .send(app.anonymous(Method::GET, "/healthz"))
         .await
@@ -20,7 +20,7 @@ async fn health_probes_need_no_token() {
 
 #[actix_web::test]
 async fn every_response_carries_a_request_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let a = app.get("/api/crm/customer/").await.expect(200);
     let b = app
         .send(app.anonymous(Method::GET, "/api/crm/customer/"))
@@ -37,7 +37,7 @@ async fn every_response_carries_a_request_id() {
 
 #[actix_web::test]
 async fn a_plain_incoming_request_id_is_kept_and_a_hostile_one_replaced() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let resp = app
         .send(
             app.request(Method::GET, "/api/crm/customer/")
@@ -59,7 +59,7 @@ async fn a_plain_incoming_request_id_is_kept_and_a_hostile_one_replaced() {
 
 #[actix_web::test]
 async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let id = app.customer_id(json!({"full_name": "Metered"})).await;
     app.get(&format!("/api/crm/customer/{id}/"))
         .await
@@ -95,7 +95,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
 
 #[actix_web::test]
 async fn rate_limits_are_off_by_default() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for _ in 0..30 {
         app.get("/api/crm/customer/").await.expect(200);
     }
@@ -103,11 +103,10 @@ async fn rate_limits_are_off_by_default() {
 
 #[actix_web::test]
 async fn a_client_over_its_rate_gets_429_with_retry_after() {
-    let app = super::spawn_with(|s| {
+    let app = spawn!(|s| {
         s.rate_limit_per_second = 1;
         s.rate_limit_burst = 3;
-    })
-    .await;
+    });
     for _ in 0..3 {
         app.get("/api/crm/customer/").await.expect(200);
     }

@@ -83,7 +83,7 @@ async fn customer(app: &TestApp, id: i64) -> Value {
 
 #[actix_web::test]
 async fn create_is_201_with_id_title_and_no_customers() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let r = app
         .post("/api/crm/segment/", &json!({"title": "test_title"}))
         .await
@@ -98,7 +98,7 @@ async fn create_is_201_with_id_title_and_no_customers() {
 
 #[actix_web::test]
 async fn create_ignores_read_only_and_unknown_fields() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app.customer_id(json!({"full_name": "A"})).await;
     let r = app
         .post(
@@ -115,7 +115,7 @@ async fn create_ignores_read_only_and_unknown_fields() {
 
 #[actix_web::test]
 async fn title_is_required() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let r = app.post("/api/crm/segment/", &json!({})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field is required."]}));
     let r = app
@@ -131,7 +131,7 @@ async fn title_is_required() {
 
 #[actix_web::test]
 async fn title_may_not_be_blank_or_null() {
-    let app = super::spawn().await;
+    let app = spawn!();
     for blank in ["", "   "] {
         let r = app
             .post("/api/crm/segment/", &json!({ "title": blank }))
@@ -152,7 +152,7 @@ async fn title_may_not_be_blank_or_null() {
 
 #[actix_web::test]
 async fn title_is_at_most_255_characters() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let r = app
         .post("/api/crm/segment/", &json!({ "title": "标".repeat(256) }))
         .await
@@ -169,7 +169,7 @@ async fn title_is_at_most_255_characters() {
 
 #[actix_web::test]
 async fn list_is_paginated_like_drf_and_ordered_by_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let mut made = Vec::new();
     for title in ["c", "a", "b"] {
         made.push(app.segment_id(title).await);
@@ -211,7 +211,7 @@ async fn list_is_paginated_like_drf_and_ordered_by_id() {
 
 #[actix_web::test]
 async fn list_items_show_their_members() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     let empty = app.segment_id("empty").await;
@@ -224,7 +224,7 @@ async fn list_items_show_their_members() {
 
 #[actix_web::test]
 async fn empty_list_is_200_and_a_page_past_the_end_is_404_invalid_page() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let r = app.get("/api/crm/segment/").await.expect(200);
     assert_eq!(
         r.body,
@@ -253,7 +253,7 @@ async fn empty_list_is_200_and_a_page_past_the_end_is_404_invalid_page() {
 
 #[actix_web::test]
 async fn retrieve_returns_the_segment() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("标签1").await;
     let r = app.get(&one(s)).await.expect(200);
     assert_eq!(r.body, json!({"id": s, "title": "标签1", "customers": []}));
@@ -265,7 +265,7 @@ async fn retrieve_returns_the_segment() {
 
 #[actix_web::test]
 async fn put_renames() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let s = app.segment_id("old").await;
     add(&app, s, &cs).await;
@@ -279,7 +279,7 @@ async fn put_renames() {
 
 #[actix_web::test]
 async fn patch_renames() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("old").await;
     let r = app
         .patch(&one(s), &json!({"title": "new"}))
@@ -294,7 +294,7 @@ async fn patch_renames() {
 
 #[actix_web::test]
 async fn put_without_a_title_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("old").await;
     let r = app.put(&one(s), &json!({})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field is required."]}));
@@ -303,7 +303,7 @@ async fn put_without_a_title_is_400() {
 
 #[actix_web::test]
 async fn rename_applies_the_title_rules() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("old").await;
     let r = app.put(&one(s), &json!({"title": " "})).await.expect(400);
     assert_eq!(r.body, json!({"title": ["This field may not be blank."]}));
@@ -319,7 +319,7 @@ async fn rename_applies_the_title_rules() {
 
 #[actix_web::test]
 async fn delete_is_204_and_the_customers_stay() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s = app.segment_id("doomed").await;
     let kept = app.segment_id("kept").await;
@@ -344,7 +344,7 @@ async fn delete_is_204_and_the_customers_stay() {
 
 #[actix_web::test]
 async fn an_unknown_segment_is_404_everywhere() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let s = app.segment_id("real").await;
     let ghost = s + 1000;
@@ -379,7 +379,7 @@ async fn an_unknown_segment_is_404_everywhere() {
 
 #[actix_web::test]
 async fn non_integer_segment_ids_are_404() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     app.segment_id("real").await;
     for bad in ["abc", "0", "-1", "1.0", "99999999999999999999"] {
@@ -413,7 +413,7 @@ async fn non_integer_segment_ids_are_404() {
 
 #[actix_web::test]
 async fn adding_customers_is_200_with_the_segment_members_by_customer_id() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 3).await;
     let s = app.segment_id("标签1").await;
     let r = app
@@ -429,7 +429,7 @@ async fn adding_customers_is_200_with_the_segment_members_by_customer_id() {
 
 #[actix_web::test]
 async fn members_are_list_items_without_segments() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let c = app
         .create_customer(json!({
             "full_name": "Xindong Ding", "mobile": "13821761807", "gender": "male",
@@ -464,7 +464,7 @@ async fn members_are_list_items_without_segments() {
 
 #[actix_web::test]
 async fn adding_an_existing_member_is_fine_and_keeps_it_once() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs[..1]).await;
@@ -478,7 +478,7 @@ async fn adding_an_existing_member_is_fine_and_keeps_it_once() {
 
 #[actix_web::test]
 async fn a_customer_id_as_a_string_of_digits_is_accepted() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     let r = app
@@ -493,7 +493,7 @@ async fn a_customer_id_as_a_string_of_digits_is_accepted() {
 
 #[actix_web::test]
 async fn an_empty_list_adds_nothing() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -503,7 +503,7 @@ async fn an_empty_list_adds_nothing() {
 
 #[actix_web::test]
 async fn a_missing_customer_is_400_naming_it_and_nothing_is_added() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 3).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs[..1]).await;
@@ -537,7 +537,7 @@ async fn a_missing_customer_is_400_naming_it_and_nothing_is_added() {
 
 #[actix_web::test]
 async fn a_deleted_customer_counts_as_missing() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     app.delete(&format!("/api/crm/customer/{}/", cs[1]))
@@ -557,7 +557,7 @@ async fn a_deleted_customer_counts_as_missing() {
 
 #[actix_web::test]
 async fn a_body_that_is_not_a_list_of_customer_ids_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let c = cs[0];
     let s = app.segment_id("s").await;
@@ -589,7 +589,7 @@ async fn a_body_that_is_not_a_list_of_customer_ids_is_400() {
 
 #[actix_web::test]
 async fn concurrent_overlapping_adds_both_succeed_and_each_customer_is_in_once() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 6).await;
     let s = app.segment_id("s").await;
     let path = members_path(s);
@@ -613,7 +613,7 @@ async fn concurrent_overlapping_adds_both_succeed_and_each_customer_is_in_once()
 
 #[actix_web::test]
 async fn removing_customers_is_200_with_the_segment() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 4).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -630,7 +630,7 @@ async fn removing_customers_is_200_with_the_segment() {
 
 #[actix_web::test]
 async fn removing_ids_not_in_the_segment_is_ignored() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 3).await;
     let s = app.segment_id("s").await;
     let other = app.segment_id("other").await;
@@ -650,7 +650,7 @@ async fn removing_ids_not_in_the_segment_is_ignored() {
 /// (before, only the last one was, with a 200).
 #[actix_web::test]
 async fn repeated_customer_in_values_are_combined() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 5).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -693,7 +693,7 @@ async fn repeated_customer_in_values_are_combined() {
 
 #[actix_web::test]
 async fn the_segment_list_refuses_a_repeated_parameter() {
-    let app = super::spawn().await;
+    let app = spawn!();
     app.segment_id("s").await;
     for query in ["page=1&page=1", "page_size=1&page_size=2"] {
         let r = app
@@ -714,7 +714,7 @@ async fn the_segment_list_refuses_a_repeated_parameter() {
 
 #[actix_web::test]
 async fn removing_without_customer_in_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 1).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -731,7 +731,7 @@ async fn removing_without_customer_in_is_400() {
 
 #[actix_web::test]
 async fn removing_with_a_malformed_customer_in_is_400() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s = app.segment_id("s").await;
     add(&app, s, &cs).await;
@@ -751,7 +751,7 @@ async fn removing_with_a_malformed_customer_in_is_400() {
 
 #[actix_web::test]
 async fn segment_customer_answers_405_with_allow_to_other_methods() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("s").await;
     for method in [Method::GET, Method::PUT, Method::PATCH] {
         let r = app
@@ -768,7 +768,7 @@ async fn segment_customer_answers_405_with_allow_to_other_methods() {
 
 #[actix_web::test]
 async fn segment_resources_answer_405_with_allow_to_other_methods() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let s = app.segment_id("s").await;
     for method in [Method::PUT, Method::PATCH, Method::DELETE] {
         let r = app
@@ -798,7 +798,7 @@ async fn segment_resources_answer_405_with_allow_to_other_methods() {
 
 #[actix_web::test]
 async fn customer_full_representation_shows_segments_and_segment_ids() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -835,7 +835,7 @@ async fn customer_full_representation_shows_segments_and_segment_ids() {
 
 #[actix_web::test]
 async fn customer_list_item_shows_segments() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 2).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -854,7 +854,7 @@ async fn customer_list_item_shows_segments() {
 
 #[actix_web::test]
 async fn segment_filters_select_customers_by_membership() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 3).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;
@@ -892,7 +892,7 @@ async fn segment_filters_select_customers_by_membership() {
 
 #[actix_web::test]
 async fn deleting_a_customer_removes_it_from_its_segments() {
-    let app = super::spawn().await;
+    let app = spawn!();
     let cs = customers(&app, 3).await;
     let s1 = app.segment_id("one").await;
     let s2 = app.segment_id("two").await;

@@ -5,14 +5,15 @@ use crm_tests::{BackendKind, TestApp};
 
 const BACKEND: BackendKind = BackendKind::Sqlite;
 
-/// A server on SQLite with default settings.
-pub async fn spawn() -> TestApp {
-    TestApp::spawn_on(BACKEND).await
+/// A server on SQLite with default settings (SQLite needs no server, so
+/// always `Some`).
+pub async fn spawn() -> Option<TestApp> {
+    Some(TestApp::spawn_on(BACKEND).await)
 }
 
 /// A server on SQLite after `adjust` has changed its settings.
-pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    TestApp::spawn_on_with(BACKEND, adjust).await
+pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    Some(TestApp::spawn_on_with(BACKEND, adjust).await)
 }
 
 #[path = "addresses.rs"]

@@ -352,9 +352,10 @@ mod tests {
         assert!(!outage.within(FAIL_FAST_WINDOW), "no failure yet");
         outage.last_failure.store(now_millis(), Ordering::Relaxed);
         assert!(outage.within(FAIL_FAST_WINDOW));
-        outage
-            .last_failure
-            .store(now_millis() - 2 * FAIL_FAST_WINDOW.as_millis() as u64, Ordering::Relaxed);
+        outage.last_failure.store(
+            now_millis() - 2 * FAIL_FAST_WINDOW.as_millis() as u64,
+            Ordering::Relaxed,
+        );
         assert!(!outage.within(FAIL_FAST_WINDOW));
         assert!(outage.within(RECENT_FAILURE));
     }
@@ -390,7 +391,10 @@ mod tests {
         // Within the window: no new attempt, an immediate answer.
         let started = Instant::now();
         let second = store.ping().await;
-        assert!(matches!(second, Err(RepoError::Unavailable(_))), "{second:?}");
+        assert!(
+            matches!(second, Err(RepoError::Unavailable(_))),
+            "{second:?}"
+        );
         assert!(started.elapsed() < Duration::from_millis(500));
     }
 }

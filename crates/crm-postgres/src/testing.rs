@@ -19,6 +19,24 @@ use crate::run_migrations;
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const TEMPLATE_LOCK_KEY: i64 = 0x6372_6d5f_7465_6d70;
 
+/// Whether the PostgreSQL tests have a server to run on:
+/// `CRM_TEST_DATABASE_URL` is set. When it is not, prints one line naming
+/// the calling test (libtest names its thread after it) as skipped, past the
+/// output capture so that it shows, and the test should return at once.
+pub fn server_configured() -> bool {
+    use std::io::Write;
+    if std::env::var_os("CRM_TEST_DATABASE_URL").is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a PostgreSQL test");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: set CRM_TEST_DATABASE_URL (e.g. {DEFAULT_ADMIN_URL}) to run it on PostgreSQL"
+    );
+    false
+}
+
 /// The admin URL the tests use.
 pub fn admin_url() -> String {
     std::env::var("CRM_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
