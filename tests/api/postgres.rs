@@ -26,7 +26,7 @@ mod addresses;
 mod conventions;
 #[path = "coupons.rs"]
 mod coupons;
-#[path = "customers.rs"]
+#[path = "customers/mod.rs"]
 mod customers;
 #[path = "filters.rs"]
 mod filters;
