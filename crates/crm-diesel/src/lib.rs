@@ -27,6 +27,17 @@ pub use store::{Manager, PooledConn, Store};
 
 use crm_domain::RepoError;
 
+/// What a dialect's row lock gives back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locked<T> {
+    /// The locking query ran and found this (whether the row exists, or
+    /// which of the rows do).
+    Found(T),
+    /// This backend takes no row locks (its write transaction already holds
+    /// the whole database): the shared code runs the plain query instead.
+    Unneeded,
+}
+
 /// What a Diesel backend supplies to the shared storage code.
 ///
 /// The transaction functions and the locks get a connection of the dialect,
@@ -66,18 +77,18 @@ pub trait Dialect: 'static + Send + Sync + Sized {
     fn count_segment_members(conn: &mut Self::Connection, id: i64) -> StoreResult<i64>;
 
     /// Locks the customer for update until commit; whether it exists.
-    fn lock_customer(conn: &mut Self::Connection, id: i64) -> StoreResult<bool>;
+    fn lock_customer(conn: &mut Self::Connection, id: i64) -> StoreResult<Locked<bool>>;
 
     /// Locks the OAuth client, so token issues for one client run one at a
     /// time; whether it exists.
-    fn lock_client(conn: &mut Self::Connection, id: &str) -> StoreResult<bool>;
+    fn lock_client(conn: &mut Self::Connection, id: &str) -> StoreResult<Locked<bool>>;
 
     /// Keeps the segment from being deleted until commit; whether it exists.
-    fn share_segment(conn: &mut Self::Connection, id: i64) -> StoreResult<bool>;
+    fn share_segment(conn: &mut Self::Connection, id: i64) -> StoreResult<Locked<bool>>;
 
     /// The ids among `ids` that name customers, each kept from being
     /// deleted until commit.
-    fn share_customers(conn: &mut Self::Connection, ids: &[i64]) -> StoreResult<Vec<i64>>;
+    fn share_customers(conn: &mut Self::Connection, ids: &[i64]) -> StoreResult<Locked<Vec<i64>>>;
 
     /// The domain meaning of a driver error (constraint names, lost
     /// connections, conflicts).
@@ -144,6 +155,8 @@ macro_rules! diesel_adapter {
         /// use it; every item forwards to the `Dialect` implementation.
         mod backend {
             #![allow(dead_code)]
+            use super::schema;
+            use diesel::prelude::*;
             use $crate::Dialect as _;
             type D = super::__CrmDialect;
             pub type Db = <D as $crate::Dialect>::Backend;
@@ -162,17 +175,52 @@ macro_rules! diesel_adapter {
             pub fn count_segment_members(conn: &mut Conn, id: i64) -> $crate::StoreResult<i64> {
                 D::count_segment_members(conn, id)
             }
+            // Where the dialect takes no row lock, whether the rows exist
+            // is asked here, once for every such dialect.
             pub fn lock_customer(conn: &mut Conn, id: i64) -> $crate::StoreResult<bool> {
-                D::lock_customer(conn, id)
+                match D::lock_customer(conn, id)? {
+                    $crate::Locked::Found(found) => Ok(found),
+                    $crate::Locked::Unneeded => customer_exists(conn, id),
+                }
             }
             pub fn lock_client(conn: &mut Conn, id: &str) -> $crate::StoreResult<bool> {
-                D::lock_client(conn, id)
+                match D::lock_client(conn, id)? {
+                    $crate::Locked::Found(found) => Ok(found),
+                    $crate::Locked::Unneeded => Ok(schema::oauth_clients::table
+                        .find(id)
+                        .select(schema::oauth_clients::id)
+                        .first::<String>(conn)
+                        .optional()?
+                        .is_some()),
+                }
             }
             pub fn share_segment(conn: &mut Conn, id: i64) -> $crate::StoreResult<bool> {
-                D::share_segment(conn, id)
+                match D::share_segment(conn, id)? {
+                    $crate::Locked::Found(found) => Ok(found),
+                    $crate::Locked::Unneeded => Ok(schema::segments::table
+                        .find(id)
+                        .select(schema::segments::id)
+                        .first::<i64>(conn)
+                        .optional()?
+                        .is_some()),
+                }
             }
             pub fn share_customers(conn: &mut Conn, ids: &[i64]) -> $crate::StoreResult<Vec<i64>> {
-                D::share_customers(conn, ids)
+                match D::share_customers(conn, ids)? {
+                    $crate::Locked::Found(found) => Ok(found),
+                    $crate::Locked::Unneeded => Ok(schema::customers::table
+                        .filter(schema::customers::id.eq_any(ids))
+                        .select(schema::customers::id)
+                        .load(conn)?),
+                }
+            }
+            fn customer_exists(conn: &mut Conn, id: i64) -> $crate::StoreResult<bool> {
+                Ok(schema::customers::table
+                    .find(id)
+                    .select(schema::customers::id)
+                    .first::<i64>(conn)
+                    .optional()?
+                    .is_some())
             }
         }
 

@@ -287,6 +287,7 @@ mod tests {
 
     use super::*;
     use crate::error::fail;
+    use crate::Locked;
 
     /// A dialect over in-memory SQLite, enough to drive the pool.
     struct TestDialect;
@@ -320,20 +321,20 @@ mod tests {
             Ok(0)
         }
 
-        fn lock_customer(_: &mut SqliteConnection, _: i64) -> StoreResult<bool> {
-            Ok(false)
+        fn lock_customer(_: &mut SqliteConnection, _: i64) -> StoreResult<Locked<bool>> {
+            Ok(Locked::Unneeded)
         }
 
-        fn lock_client(_: &mut SqliteConnection, _: &str) -> StoreResult<bool> {
-            Ok(false)
+        fn lock_client(_: &mut SqliteConnection, _: &str) -> StoreResult<Locked<bool>> {
+            Ok(Locked::Unneeded)
         }
 
-        fn share_segment(_: &mut SqliteConnection, _: i64) -> StoreResult<bool> {
-            Ok(false)
+        fn share_segment(_: &mut SqliteConnection, _: i64) -> StoreResult<Locked<bool>> {
+            Ok(Locked::Unneeded)
         }
 
-        fn share_customers(_: &mut SqliteConnection, _: &[i64]) -> StoreResult<Vec<i64>> {
-            Ok(Vec::new())
+        fn share_customers(_: &mut SqliteConnection, _: &[i64]) -> StoreResult<Locked<Vec<i64>>> {
+            Ok(Locked::Unneeded)
         }
 
         fn map_error(error: diesel::result::Error) -> RepoError {

@@ -7,7 +7,7 @@ use crm_domain::{FieldErrors, RepoError};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crm_diesel::{Dialect, StoreResult};
+use crm_diesel::{Dialect, Locked, StoreResult};
 
 use crate::schema::{customers, oauth_clients, segments};
 
@@ -55,46 +55,54 @@ impl Dialect for Postgres {
     }
 
     /// `SELECT ... FOR UPDATE` on the customer.
-    fn lock_customer(conn: &mut Conn, id: i64) -> StoreResult<bool> {
-        Ok(customers::table
-            .find(id)
-            .select(customers::id)
-            .for_update()
-            .first::<i64>(conn)
-            .optional()?
-            .is_some())
+    fn lock_customer(conn: &mut Conn, id: i64) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Found(
+            customers::table
+                .find(id)
+                .select(customers::id)
+                .for_update()
+                .first::<i64>(conn)
+                .optional()?
+                .is_some(),
+        ))
     }
 
     /// `SELECT ... FOR UPDATE` on the OAuth client.
-    fn lock_client(conn: &mut Conn, id: &str) -> StoreResult<bool> {
-        Ok(oauth_clients::table
-            .find(id)
-            .select(oauth_clients::id)
-            .for_update()
-            .first::<String>(conn)
-            .optional()?
-            .is_some())
+    fn lock_client(conn: &mut Conn, id: &str) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Found(
+            oauth_clients::table
+                .find(id)
+                .select(oauth_clients::id)
+                .for_update()
+                .first::<String>(conn)
+                .optional()?
+                .is_some(),
+        ))
     }
 
     /// `FOR KEY SHARE` on the segment (it cannot be deleted meanwhile, but
     /// others may still read and rename it).
-    fn share_segment(conn: &mut Conn, id: i64) -> StoreResult<bool> {
-        Ok(segments::table
-            .find(id)
-            .select(segments::id)
-            .for_key_share()
-            .first::<i64>(conn)
-            .optional()?
-            .is_some())
+    fn share_segment(conn: &mut Conn, id: i64) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Found(
+            segments::table
+                .find(id)
+                .select(segments::id)
+                .for_key_share()
+                .first::<i64>(conn)
+                .optional()?
+                .is_some(),
+        ))
     }
 
     /// `FOR KEY SHARE` on each customer found.
-    fn share_customers(conn: &mut Conn, ids: &[i64]) -> StoreResult<Vec<i64>> {
-        Ok(customers::table
-            .filter(customers::id.eq_any(ids))
-            .select(customers::id)
-            .for_key_share()
-            .load(conn)?)
+    fn share_customers(conn: &mut Conn, ids: &[i64]) -> StoreResult<Locked<Vec<i64>>> {
+        Ok(Locked::Found(
+            customers::table
+                .filter(customers::id.eq_any(ids))
+                .select(customers::id)
+                .for_key_share()
+                .load(conn)?,
+        ))
     }
 
     fn map_error(error: DieselError) -> RepoError {

@@ -9,9 +9,9 @@ use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crm_diesel::{Dialect, StoreResult};
+use crm_diesel::{Dialect, Locked, StoreResult};
 
-use crate::schema::{customers, oauth_clients, segment_memberships, segments};
+use crate::schema::{customers, segment_memberships};
 
 type Conn = diesel::sqlite::SqliteConnection;
 
@@ -61,44 +61,23 @@ impl Dialect for Sqlite {
             .get_result(conn)?)
     }
 
-    /// Whether the customer exists. The write transaction already holds the
-    /// database's single write lock, which serialises writers.
-    fn lock_customer(conn: &mut Conn, id: i64) -> StoreResult<bool> {
-        Ok(customers::table
-            .find(id)
-            .select(customers::id)
-            .first::<i64>(conn)
-            .optional()?
-            .is_some())
+    /// No row locks: the write transaction already holds the database's
+    /// single write lock, which serialises writers and keeps rows until
+    /// commit. The shared code checks that the rows exist.
+    fn lock_customer(_: &mut Conn, _: i64) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Unneeded)
     }
 
-    /// Whether the OAuth client exists (the write lock serialises token
-    /// issues).
-    fn lock_client(conn: &mut Conn, id: &str) -> StoreResult<bool> {
-        Ok(oauth_clients::table
-            .find(id)
-            .select(oauth_clients::id)
-            .first::<String>(conn)
-            .optional()?
-            .is_some())
+    fn lock_client(_: &mut Conn, _: &str) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Unneeded)
     }
 
-    /// Whether the segment exists (the write lock keeps it until commit).
-    fn share_segment(conn: &mut Conn, id: i64) -> StoreResult<bool> {
-        Ok(segments::table
-            .find(id)
-            .select(segments::id)
-            .first::<i64>(conn)
-            .optional()?
-            .is_some())
+    fn share_segment(_: &mut Conn, _: i64) -> StoreResult<Locked<bool>> {
+        Ok(Locked::Unneeded)
     }
 
-    /// The ids among `ids` that name customers.
-    fn share_customers(conn: &mut Conn, ids: &[i64]) -> StoreResult<Vec<i64>> {
-        Ok(customers::table
-            .filter(customers::id.eq_any(ids))
-            .select(customers::id)
-            .load(conn)?)
+    fn share_customers(_: &mut Conn, _: &[i64]) -> StoreResult<Locked<Vec<i64>>> {
+        Ok(Locked::Unneeded)
     }
 
     fn map_error(error: DieselError) -> RepoError {
