@@ -15,6 +15,7 @@ pub mod observe;
 pub mod openapi;
 mod pagination;
 mod routes;
+pub mod segment_stream;
 pub mod throttle;
 
 use std::sync::Arc;
