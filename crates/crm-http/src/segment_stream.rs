@@ -184,7 +184,7 @@ impl Writer {
     /// The 200 answer: the first piece is read here, so that an error before
     /// the first byte is an ordinary error response; an answer that fits in
     /// it is sent whole, a longer one is streamed (see the module docs).
-    pub async fn respond(mut self) -> Result<HttpResponse, Error> {
+    pub async fn respond(mut self, request_id: Option<String>) -> Result<HttpResponse, Error> {
         let first = self.next().await?.unwrap_or_default();
         if self.finished {
             return Ok(HttpResponse::Ok()
@@ -207,6 +207,7 @@ impl Writer {
                     Ok(None) => return,
                     Err(error) => {
                         tracing::error!(
+                            request_id = request_id.as_deref().unwrap_or("-"),
                             %error,
                             "segment answer failed after its first byte; aborting the connection"
                         );
@@ -227,6 +228,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use async_trait::async_trait;
@@ -240,8 +242,25 @@ mod tests {
     use super::*;
     use crate::dto::PageDto;
 
-    /// Segments in memory: (head, member ids in id order).
-    struct Memory(Vec<(SegmentRef, Vec<i64>)>);
+    /// Segments in memory: (head, member ids in id order); member reads
+    /// fail from the `fail_at`-th on (0-based), as an outage would.
+    struct Memory {
+        segments: Vec<(SegmentRef, Vec<i64>)>,
+        fail_at: usize,
+        reads: AtomicUsize,
+    }
+
+    fn memory(segments: Vec<(SegmentRef, Vec<i64>)>) -> SegmentService {
+        failing(segments, usize::MAX)
+    }
+
+    fn failing(segments: Vec<(SegmentRef, Vec<i64>)>, fail_at: usize) -> SegmentService {
+        SegmentService::new(Arc::new(Memory {
+            segments,
+            fail_at,
+            reads: AtomicUsize::new(0),
+        }))
+    }
 
     fn summary(id: i64) -> CustomerSummary {
         CustomerSummary {
@@ -268,8 +287,11 @@ mod tests {
             after: Option<(SegmentId, CustomerId)>,
             limit: usize,
         ) -> Result<Vec<SegmentMember>, RepoError> {
+            if self.reads.fetch_add(1, Ordering::SeqCst) >= self.fail_at {
+                return Err(RepoError::Unavailable("the database is away".into()));
+            }
             let mut all: Vec<SegmentMember> = Vec::new();
-            for (head, members) in &self.0 {
+            for (head, members) in &self.segments {
                 if segments.contains(&head.id) {
                     all.extend(members.iter().map(|c| SegmentMember {
                         segment: head.id,
@@ -368,7 +390,7 @@ mod tests {
         let r = Render {
             offset: UtcOffset::from_hms(8, 0, 0).unwrap(),
         };
-        let service = SegmentService::new(Arc::new(Memory(segments.clone())));
+        let service = memory(segments.clone());
         let envelope: PageDto<SegmentDto> = PageDto {
             count: 42,
             next: Some("http://h/api/crm/segment/?page=2".into()),
@@ -397,7 +419,7 @@ mod tests {
             offset: UtcOffset::UTC,
         };
         for (h, members) in fixture() {
-            let service = SegmentService::new(Arc::new(Memory(vec![(h.clone(), members.clone())])));
+            let service = memory(vec![(h.clone(), members.clone())]);
             let (streamed, pieces) = drain(Writer::single(service, r, h.clone())).await;
             let expected = serde_json::to_vec(&whole(&[(h, members.clone())], r)[0]).unwrap();
             assert_eq!(streamed, expected);
@@ -407,7 +429,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_empty_page_is_the_empty_envelope() {
-        let service = SegmentService::new(Arc::new(Memory(Vec::new())));
+        let service = memory(Vec::new());
         let envelope: PageDto<SegmentDto> = PageDto {
             count: 0,
             next: None,
@@ -423,5 +445,31 @@ mod tests {
             br#"{"count":0,"next":null,"previous":null,"results":[]}"#
         );
         assert_eq!(pieces, 1);
+    }
+
+    #[actix_web::test]
+    async fn an_error_before_the_first_byte_is_an_error_answer() {
+        let (h, members) = fixture().swap_remove(1);
+        let r = Render {
+            offset: UtcOffset::UTC,
+        };
+        let writer = Writer::single(failing(vec![(h.clone(), members)], 0), r, h);
+        assert!(matches!(
+            writer.respond(None).await,
+            Err(Error::Unavailable(_))
+        ));
+    }
+
+    #[actix_web::test]
+    async fn an_error_after_the_first_byte_aborts_the_body() {
+        let (h, members) = fixture().swap_remove(1);
+        let r = Render {
+            offset: UtcOffset::UTC,
+        };
+        let writer = Writer::single(failing(vec![(h.clone(), members)], 1), r, h);
+        let response = writer.respond(Some("req-1".into())).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = actix_web::body::to_bytes(response.into_body()).await;
+        assert!(body.is_err(), "the body must not end as if complete");
     }
 }

@@ -3,7 +3,7 @@
 //! grow with the segments' size.
 
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use crm_domain::segment::{SegmentId, SegmentRef};
 use crm_domain::FieldErrors;
 
@@ -12,20 +12,27 @@ use crate::body::JsonBody;
 use crate::dto::{PageDto, SegmentDto};
 use crate::error::ApiError;
 use crate::input::{self, Query};
+use crate::observe::RequestId;
 use crate::pagination;
 use crate::segment_stream::Writer;
 use crate::{ApiSettings, Services};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The request id, for what is logged after the answer has started.
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|id| id.0.clone())
+}
+
 /// The 200 answer for segment `head` with its members, streamed.
 async fn answer(
+    req: &HttpRequest,
     services: &Services,
     settings: &ApiSettings,
     head: SegmentRef,
 ) -> Result<HttpResponse> {
     let writer = Writer::single(services.segments.clone(), settings.render(), head);
-    Ok(writer.respond().await?)
+    Ok(writer.respond(request_id(req)).await?)
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -67,7 +74,7 @@ async fn list(
         &envelope,
         heads.items,
     );
-    Ok(writer.respond().await?)
+    Ok(writer.respond(request_id(&req)).await?)
 }
 
 async fn create(services: web::Data<Services>, body: JsonBody) -> Result<HttpResponse> {
@@ -82,7 +89,7 @@ async fn retrieve(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
     let head = services.segments.get(segment_id(&req)?).await?;
-    answer(&services, &settings, head).await
+    answer(&req, &services, &settings, head).await
 }
 
 async fn rename(
@@ -101,7 +108,7 @@ async fn rename(
         Some(title) => services.segments.rename(id, title).await?,
         None => services.segments.get(id).await?,
     };
-    answer(&services, &settings, head).await
+    answer(&req, &services, &settings, head).await
 }
 
 async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
@@ -121,7 +128,7 @@ async fn add_members(
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
     let head = services.segments.add_members(id, customers).await?;
-    answer(&services, &settings, head).await
+    answer(&req, &services, &settings, head).await
 }
 
 async fn remove_members(
@@ -135,5 +142,5 @@ async fn remove_members(
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
     let head = services.segments.remove_members(id, customers).await?;
-    answer(&services, &settings, head).await
+    answer(&req, &services, &settings, head).await
 }
