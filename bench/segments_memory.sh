@@ -81,7 +81,7 @@ DATABASE_URL=$DB_URL RUST_LOG=warn "$BIN" migrate >&2
 psql -X -q -v ON_ERROR_STOP=1 -v segments="$SEGMENTS" -v members="$MEMBERS" "$DB_URL" <<'SQL'
 INSERT INTO customers (full_name, mobile, email, note, accepts_marketing, created_at, updated_at)
 SELECT 'Customer ' || i, '13' || lpad(i::text, 9, '0'), 'customer' || i || '@example.com',
-       '', i % 2 = 0, now(), now()
+       '', i % 2 = 0, TIMESTAMPTZ '2026-01-01 08:00:00+00', TIMESTAMPTZ '2026-01-01 08:00:00+00'
 FROM generate_series(1, :segments * :members) AS i;
 INSERT INTO customer_tags (customer_id, tag) SELECT id, 'tag' || (id % 5) FROM customers;
 INSERT INTO segments (title, created_at, updated_at)
@@ -119,7 +119,7 @@ get() {
 }
 
 # A small request first, so the idle figure includes a warmed-up worker.
-curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "$BASE/api/crm/segment/?page_size=1&page=$SEGMENTS"
+curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "$BASE/api/crm/customer/?page_size=1"
 IDLE_RSS=$(field_kb VmRSS)
 IDLE_HWM=$(field_kb VmHWM)
 
@@ -148,7 +148,7 @@ MANY_HWM=$(field_kb VmHWM)
 AFTER_RSS=$(field_kb VmRSS)
 
 echo "binary:            $BIN"
-echo "answer:            $bytes bytes, $members members ($SEGMENTS segments of $MEMBERS)"
+echo "answer:            $bytes bytes, $members members ($SEGMENTS segments of $MEMBERS), sha256 $(sha256sum <"$WORK/one.json" | cut -c1-16)"
 echo "idle:              VmRSS $IDLE_RSS KB, VmHWM $IDLE_HWM KB"
 echo "after 1 GET:       VmHWM $ONE_HWM KB (+$((ONE_HWM - IDLE_HWM)) KB)"
 echo "after ${ROUNDS}x$CONCURRENCY GETs:   VmHWM $MANY_HWM KB (+$((MANY_HWM - IDLE_HWM)) KB), VmRSS $AFTER_RSS KB"
