@@ -47,6 +47,9 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Per-client request limits; `None` for none.
     pub rate_limiter: Option<throttle::ClientRateLimiter>,
+    /// How many segment answers may be in progress at once (shared by the
+    /// workers: clones share the slots).
+    pub segment_streams: segment_stream::StreamLimit,
 }
 
 impl ApiSettings {
@@ -67,6 +70,7 @@ impl Default for ApiSettings {
             trust_proxy: false,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             rate_limiter: None,
+            segment_streams: segment_stream::StreamLimit::default(),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! bytes and sent through a channel of [`CHANNEL_DEPTH`] chunks to an actix
 //! streaming body. The channel is bounded, so a slow client stops the reads
 //! instead of making the server buffer the answer: one request holds at most
-//! a few chunks at once, whatever the segments hold.
+//! a few chunks at once, whatever the segments hold, and [`StreamLimit`]
+//! bounds how many answers are in progress at once.
 //!
 //! The first chunk is read before the response starts, so a missing segment,
 //! a bad page or an unavailable database still give their normal error
@@ -23,6 +24,8 @@
 //! `CustomerListItemDto`.
 
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
@@ -31,6 +34,7 @@ use crm_domain::customer::CustomerId;
 use crm_domain::segment::{SegmentId, SegmentRef, SegmentService};
 use crm_domain::Error;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::dto::{CustomerListItemDto, Render, SegmentDto};
 
@@ -183,8 +187,16 @@ impl Writer {
 
     /// The 200 answer: the first piece is read here, so that an error before
     /// the first byte is an ordinary error response; an answer that fits in
-    /// it is sent whole, a longer one is streamed (see the module docs).
-    pub async fn respond(mut self, request_id: Option<String>) -> Result<HttpResponse, Error> {
+    /// it is sent whole, a longer one is streamed (see the module docs). The
+    /// answer holds a slot of `limit` until it is sent whole or its body is
+    /// dropped (sent, or the connection closed); with none free within
+    /// [`StreamLimit::wait`], it is a 503.
+    pub async fn respond(
+        mut self,
+        limit: &StreamLimit,
+        request_id: Option<String>,
+    ) -> Result<HttpResponse, Error> {
+        let permit = limit.acquire().await?;
         let first = self.next().await?.unwrap_or_default();
         if self.finished {
             return Ok(HttpResponse::Ok()
@@ -217,12 +229,58 @@ impl Writer {
                 }
             }
         });
-        let body = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|piece| (piece, rx))
+        // The body keeps the slot: what waits in the channel is freed only
+        // when actix drops the body.
+        let body = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
+            rx.recv().await.map(|piece| (piece, (rx, permit)))
         });
         Ok(HttpResponse::Ok()
             .content_type(ContentType::json())
             .streaming(body))
+    }
+}
+
+/// How many segment answers may be in progress at once, server-wide: each
+/// holds up to a few chunks (about a megabyte) until its body is dropped, so
+/// this bounds their memory together, also against clients that open many
+/// connections and read slowly or not at all.
+#[derive(Clone, Debug)]
+pub struct StreamLimit {
+    slots: Arc<Semaphore>,
+    /// How long an answer waits for a slot before it is a 503.
+    pub wait: Duration,
+}
+
+impl StreamLimit {
+    /// Segment answers in progress at once. 32 answers of a few 500-member
+    /// chunks each stay well under 100 MB together, and 32 is three times
+    /// the default pool: more answers at once would only queue for
+    /// connections.
+    pub const DEFAULT_SLOTS: usize = 32;
+    /// Long enough to ride out a burst of large answers, short enough that
+    /// a client learns the server is saturated instead of hanging.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots)),
+            wait,
+        }
+    }
+
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, Error> {
+        let busy = || Error::Unavailable("every segment answer slot is taken".into());
+        match tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out, or closed (never: the semaphore is not closed).
+            Ok(Err(_)) | Err(_) => Err(busy()),
+        }
+    }
+}
+
+impl Default for StreamLimit {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_SLOTS, Self::DEFAULT_WAIT)
     }
 }
 
@@ -455,7 +513,7 @@ mod tests {
         };
         let writer = Writer::single(failing(vec![(h.clone(), members)], 0), r, h);
         assert!(matches!(
-            writer.respond(None).await,
+            writer.respond(&StreamLimit::default(), None).await,
             Err(Error::Unavailable(_))
         ));
     }
@@ -467,9 +525,33 @@ mod tests {
             offset: UtcOffset::UTC,
         };
         let writer = Writer::single(failing(vec![(h.clone(), members)], 1), r, h);
-        let response = writer.respond(Some("req-1".into())).await.unwrap();
+        let response = writer
+            .respond(&StreamLimit::default(), Some("req-1".into()))
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let body = actix_web::body::to_bytes(response.into_body()).await;
         assert!(body.is_err(), "the body must not end as if complete");
+    }
+
+    #[actix_web::test]
+    async fn answers_in_progress_are_limited_until_their_body_is_dropped() {
+        let (h, members) = fixture().swap_remove(1);
+        let service = memory(vec![(h.clone(), members)]);
+        let r = Render {
+            offset: UtcOffset::UTC,
+        };
+        let limit = StreamLimit::new(1, Duration::from_millis(20));
+        let writer = || Writer::single(service.clone(), r, h.clone());
+        let streaming = writer().respond(&limit, None).await.unwrap();
+        assert!(matches!(
+            writer().respond(&limit, None).await,
+            Err(Error::Unavailable(_))
+        ));
+        let whole = actix_web::body::to_bytes(streaming.into_body()).await;
+        assert!(whole.is_ok());
+        let again = writer().respond(&limit, None).await.unwrap();
+        drop(again);
+        writer().respond(&limit, None).await.unwrap();
     }
 }

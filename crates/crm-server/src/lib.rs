@@ -195,6 +195,7 @@ pub fn build(
         trust_proxy: settings.trust_proxy,
         max_body_bytes: settings.max_body_bytes,
         rate_limiter,
+        segment_streams: crm_http::segment_stream::StreamLimit::default(),
     };
     let metrics = crm_http::observe::Metrics::new();
     let mut server = HttpServer::new(move || {

@@ -32,7 +32,9 @@ async fn answer(
     head: SegmentRef,
 ) -> Result<HttpResponse> {
     let writer = Writer::single(services.segments.clone(), settings.render(), head);
-    Ok(writer.respond(request_id(req)).await?)
+    Ok(writer
+        .respond(&settings.segment_streams, request_id(req))
+        .await?)
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -74,7 +76,9 @@ async fn list(
         &envelope,
         heads.items,
     );
-    Ok(writer.respond(request_id(&req)).await?)
+    Ok(writer
+        .respond(&settings.segment_streams, request_id(&req))
+        .await?)
 }
 
 async fn create(services: web::Data<Services>, body: JsonBody) -> Result<HttpResponse> {
