@@ -257,9 +257,11 @@ impl StreamLimit {
     /// the default pool: more answers at once would only queue for
     /// connections.
     pub const DEFAULT_SLOTS: usize = 32;
-    /// Long enough to ride out a burst of large answers, short enough that
-    /// a client learns the server is saturated instead of hanging.
-    pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+    /// Long enough to ride out a burst of large answers (a page of 200,000
+    /// members takes seconds to send, more under load), short enough that a
+    /// client learns the server is saturated instead of hanging. A waiting
+    /// request holds nothing but itself.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
     pub fn new(slots: usize, wait: Duration) -> Self {
         Self {
