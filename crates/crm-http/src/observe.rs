@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -184,6 +184,10 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
         .find(|(known, _)| known == method)
         .map_or("other", |(_, label)| label)
 }
+/// The request's id, in the request's extensions for handlers that log
+/// after the response has started (`segment_stream`).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// The caller's request id when it is short and plain, or a fresh one.
 fn request_id(req: &ServiceRequest) -> String {
@@ -224,6 +228,7 @@ pub async fn observe(
     // `other`, the route pattern (never the raw path), the status code.
     let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    req.extensions_mut().insert(RequestId(id.clone()));
     // Inner layers answer errors as responses; an `Err` here would come
     // from actix itself and is rendered by it.
     let mut res = match next.call(req).await {
@@ -265,4 +270,38 @@ pub async fn metrics_endpoint(
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render(&services))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::Method;
+
+    #[test]
+    fn only_known_methods_are_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+    }
+
+    #[test]
+    fn a_burst_is_one_line_and_the_next_counts_the_rest() {
+        let sampler = LogSampler::new(std::time::Duration::from_millis(100));
+        assert_eq!(sampler.admit(), Some(0));
+        for _ in 0..50 {
+            assert_eq!(sampler.admit(), None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert_eq!(sampler.admit(), Some(50));
+        assert_eq!(sampler.admit(), None);
+    }
+
+    #[test]
+    fn multi_line_text_becomes_one_line() {
+        assert_eq!(
+            one_line("ERROR: x\nDETAIL: y\r\n\tHINT"),
+            "ERROR: x DETAIL: y   HINT"
+        );
+    }
 }
