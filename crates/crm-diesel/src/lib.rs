@@ -10,11 +10,11 @@
 //! - [`Store<D>`]: the r2d2 pool, the permits that bound blocking threads, and
 //!   the fail-fast handling of database outages (with its unit tests);
 //! - [`StoreError`]: the error the queries return, mapped by the dialect;
-//! - the query code, one body per port. Diesel's `table!` types are concrete
-//!   per backend (the timestamp columns are `Timestamptz` on PostgreSQL and
-//!   `TimestamptzSqlite` on SQLite, and every DSL node carries its column
-//!   types), so a query generic over `D: Dialect` needs a where-clause per
-//!   query restating its whole typed AST. Instead each adapter crate
+//! - the query code, one body per port. It is not generic over the dialect:
+//!   Diesel's `table!` types are concrete per backend (the timestamp columns
+//!   are `Timestamptz` on PostgreSQL and `TimestamptzSqlite` on SQLite), and
+//!   while a generic read or delete needs one readable bound, an upsert
+//!   needs Diesel's sealed backend traits. Instead each adapter crate
 //!   instantiates the query bodies once over its own schema with
 //!   [`diesel_adapter!`]; see docs/ARCHITECTURE.md.
 
