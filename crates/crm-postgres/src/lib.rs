@@ -6,6 +6,7 @@
 mod backend;
 #[path = "../../diesel-shared/mod.rs"]
 mod common;
+pub mod revocations;
 #[path = "../../diesel-shared/schema.rs"]
 pub mod schema;
 #[cfg(feature = "testing")]
