@@ -69,7 +69,7 @@ fn listen(url: &str, cache: &Weak<TokenCache>) {
                 live.set_live(false);
                 drop(live);
                 // One line per streak of failures, then every 30 attempts.
-                if failures_unlogged % 30 == 0 {
+                if failures_unlogged.is_multiple_of(30) {
                     let error = one_line(&error);
                     tracing::warn!(%error, "token revocation channel unavailable; checking every token against the database");
                 }
