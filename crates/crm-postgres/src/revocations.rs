@@ -25,11 +25,12 @@ pub const REVOCATION_CHANNEL: &str = "crm_token_revoked";
 /// reading what the server already sent costs one non-blocking system call.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
-/// How long a committed revocation takes at most to be acted on by every
-/// listening instance: PostgreSQL sends the notification to all listeners at
-/// commit, and each reads it within one poll interval; two give a margin for
-/// a thread woken late.
-pub const PROPAGATION: Duration = Duration::from_millis(2 * POLL_INTERVAL.as_millis() as u64);
+/// How long a committed revocation is given to be acted on by every
+/// listening instance before the revoking call answers: PostgreSQL sends the
+/// notification to all listeners at commit and each reads it within one poll
+/// interval; the rest is margin for a listener thread scheduled late on a
+/// busy machine. Revocations are rare, so the wait costs little.
+pub const PROPAGATION: Duration = Duration::from_millis(50);
 
 /// How often the connection is checked with a query when nothing arrives.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
