@@ -357,7 +357,10 @@ async fn a_revocation_on_one_instance_is_refused_by_another_at_once() {
         return;
     }
     let db = crm_postgres::testing::TestDatabase::create();
-    let env = [("CRM_SHUTDOWN_DRAIN_SECONDS", "0")];
+    let env = [
+        ("CRM_SHUTDOWN_DRAIN_SECONDS", "0"),
+        ("CRM_TOKEN_CACHE_SIZE", "1000"),
+    ];
     let (a, b) = (
         Server::start_on(db.url(), &[], &env),
         Server::start_on(db.url(), &[], &env),
