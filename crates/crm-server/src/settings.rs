@@ -16,6 +16,16 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// A direct PostgreSQL URL (not through a transaction-mode pooler) for
+    /// what needs a session: migrations and their advisory lock. Default: DATABASE_URL.
+    #[arg(long, env = "CRM_DATABASE_DIRECT_URL", global = true)]
+    pub database_direct_url: Option<String>,
+
+    /// Cache named prepared statements on pooled PostgreSQL connections; set
+    /// false behind PgBouncer < 1.21 in transaction pooling mode.
+    #[arg(long, env = "CRM_DB_PREPARED_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub db_prepared_statements: bool,
+
     /// Address and port to listen on.
     #[arg(
         long,
@@ -122,6 +132,8 @@ impl Settings {
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
+            database_direct_url: None,
+            db_prepared_statements: true,
             bind: "127.0.0.1:0".into(),
             db_pool_size: 10,
             db_timeout_seconds: 2,
@@ -156,6 +168,14 @@ impl Settings {
     }
 
     /// The database URL with any password replaced, for messages and logs.
+    /// The URL migrations use: `database_direct_url`, else `database_url`.
+    pub fn migration_url(&self) -> &str {
+        self.database_direct_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+            .unwrap_or(&self.database_url)
+    }
+
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
     }
