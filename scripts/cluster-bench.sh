@@ -22,51 +22,60 @@ eval "$(bash scripts/cluster.sh env)"
 
 CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$STATE/client.json")
 CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$STATE/client.json")
-TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
+TOKEN=$(curl -fsS --retry 10 --retry-delay 1 -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
     --data-urlencode "scope=crm:read crm:write" "$CRM_BASE_URL/oauth/token/" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-ID=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -X POST \
-    "$CRM_BASE_URL/api/crm/customer/" -d '{"full_name": "bench", "mobile": "13900000000", "tags": ["vip"]}' \
+ID=$(curl -fsS --retry 10 --retry-delay 1 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -X POST \
+    "$CRM_BASE_URL/api/crm/customer/" -d '{"full_name": "bench", "tags": ["vip"]}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-# CPU seconds (user+system) of a set of processes, from /proc.
-cpu_of() { # pids...
-    python3 - "$@" <<'PY'
-import os, sys
-tck = os.sysconf("SC_CLK_TCK"); total = 0
-for pid in sys.argv[1:]:
-    try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    except OSError:
-        pass
-print(total / tck)
+# CPU ticks (user+system) of processes, from /proc: `snap PIDS...` prints
+# "pid:ticks ..."; `used BEFORE AFTER` the seconds between two snapshots
+# (a process that started in between counts whole).
+snap() {
+    local pid f
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        # shellcheck disable=SC2086
+        set -- $f
+        printf '%s:%s ' "$pid" "$((${12} + ${13}))"
+    done
+}
+used() {
+    python3 - "$1" "$2" "$(getconf CLK_TCK)" <<'PY'
+import sys
+parse = lambda s: {int(p): int(t) for p, t in (x.split(":") for x in s.split())}
+before, after, hz = parse(sys.argv[1]), parse(sys.argv[2]), int(sys.argv[3])
+print(f"{sum(t - before.get(p, 0) for p, t in after.items()) / hz:.1f}")
 PY
 }
 # The private primary's postmaster and its children (backends, WAL writer...).
 pg_pids() { local pm; pm=$(head -n 1 "$STATE/primary/postmaster.pid"); echo "$pm $(pgrep -d ' ' -P "$pm")"; }
 
 run() { # label url
-    local label=$1 url=$2 out rps p50 p99 s1 s2 pgb hap pg
-    s1=$(cat "$STATE/server1.pid"); s2=$(cat "$STATE/server2.pid" 2>/dev/null || echo 0)
-    pgb=$(cat "$STATE/pgbouncer/pgbouncer.pid"); hap=$(cat "$STATE/haproxy/haproxy.pid")
-    local b_s1 b_s2 b_pgb b_hap b_pg b_x
-    b_s1=$(cpu_of "$s1"); b_s2=$(cpu_of "$s2"); b_pgb=$(cpu_of "$pgb"); b_hap=$(cpu_of "$hap")
-    b_x=$(cpu_of ${EXTRA_PID:-0})
-    pg=$(pg_pids); b_pg=$(cpu_of $pg)
+    local label=$1 url=$2 out rps p50 p99 errs comp
+    local -A pids=(
+        [server1]="$(cat "$STATE/server1.pid" 2>/dev/null || true)"
+        [server2]="$(cat "$STATE/server2.pid" 2>/dev/null || true)"
+        [extra]="${EXTRA_PID:-}"
+        [pgbouncer]="$(cat "$STATE/pgbouncer/pgbouncer.pid")"
+        [haproxy]="$(cat "$STATE/haproxy/haproxy.pid")"
+        [postgres]="$(pg_pids)"
+    )
+    local -A before=()
+    for comp in "${!pids[@]}"; do before[$comp]=$(snap ${pids[$comp]}); done
     out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -H "Authorization: Bearer $TOKEN" "$url")
-    pg="$pg $(pg_pids)"
+    pids[postgres]=$(pg_pids)
+    local cpu=""
+    for comp in server1 server2 extra pgbouncer haproxy postgres; do
+        cpu+="$comp $(used "${before[$comp]}" "$(snap ${pids[$comp]})"), "
+    done
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    local errs
     errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-    printf '| %s | %s | %s | %s | s1 %.1f, s2 %.1f, extra %.1f, pgbouncer %.1f, haproxy %.1f, postgres %.1f | %s |\n' \
-        "$label" "$rps" "$p50" "$p99" \
-        "$(echo "$(cpu_of "$s1") - $b_s1" | bc)" "$(echo "$(cpu_of "$s2") - $b_s2" | bc)" \
-        "$(echo "$(cpu_of ${EXTRA_PID:-0}) - $b_x" | bc)" \
-        "$(echo "$(cpu_of "$pgb") - $b_pgb" | bc)" "$(echo "$(cpu_of "$hap") - $b_hap" | bc)" \
-        "$(echo "$(cpu_of $pg) - $b_pg" | bc)" "${errs:-none}"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$rps" "$p50" "$p99" "${cpu%, }" "${errs:-none}"
 }
 
 EXTRA_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -80,8 +89,8 @@ extra() { # DATABASE_URL prepared(true|false)
 }
 extra_stop() { kill "$EXTRA_PID"; wait "$EXTRA_PID" 2>/dev/null || true; EXTRA_PID=; }
 trap '[ -n "${EXTRA_PID:-}" ] && kill "$EXTRA_PID" 2>/dev/null; true' EXIT
-command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null; }
 
+echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "wrk -t2 -c$CONNS -d${DUR}s GET /api/crm/customer/$ID/ ($(nproc) cores)"
 echo
 echo '| path | req/s | p50 | p99 | CPU seconds during the run | errors |'
@@ -94,11 +103,21 @@ echo 0 >"$STATE/server1.pid"; echo 0 >"$STATE/server2.pid"
 extra "postgres://postgres@127.0.0.1:$PRIMARY_PORT/crm" true
 run "1 instance, direct to PostgreSQL, prepared" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
 extra_stop
+extra "postgres://postgres@127.0.0.1:$PRIMARY_PORT/crm" false
+run "1 instance, direct to PostgreSQL, unprepared" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
+extra_stop
 extra "postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/crm_session" true
 run "1 instance, PgBouncer session mode, prepared" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
 extra_stop
 extra "postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/crm" false
 run "1 instance, PgBouncer transaction mode, unprepared" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
+extra_stop
+# What the setting prevents: named prepared statements through transaction
+# pooling fail once a transaction lands on a server connection that has not
+# prepared them (non-2xx responses).
+extra "postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/crm" true
+run "1 instance, PgBouncer transaction mode, prepared (wrong)" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
+grep -o 'prepared statement[^"]*' "$STATE/bench-extra.log" | sort | uniq -c | sort -rn | head -n 3 >&2 || true
 extra_stop
 rm -f "$STATE/server1.pid" "$STATE/server2.pid"
 bash scripts/cluster.sh start-server 1 >/dev/null 2>&1

@@ -175,7 +175,6 @@ auth_file = $dir/userlist.txt
 pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 1000
-server_reset_query =
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
