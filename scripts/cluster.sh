@@ -24,7 +24,14 @@ INSTANCES=${CRM_CLUSTER_INSTANCES:-2}
 CRM_SERVER=${CRM_SERVER:-$PWD/target/release/crm-server}
 HOST=127.0.0.1
 
-die() { echo "cluster: $*" >&2; exit 1; }
+# Fails with a message; a log file named at its end is shown too, since
+# `down` (or CI's clean-up) removes the state directory.
+die() {
+    echo "cluster: $*" >&2
+    local last=${*##* }
+    if [ -f "$last" ]; then echo "--- last lines of $last:" >&2; tail -n 20 "$last" >&2; fi
+    exit 1
+}
 say() { echo "cluster: $*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 as_pg() {
@@ -78,6 +85,8 @@ load_ports() {
     fi
     # shellcheck disable=SC1091
     . "$STATE/ports.env"
+    as_pg test -x "$STATE" -a -r "$STATE" \
+        || die "the postgres user cannot enter $STATE (a parent directory is private?); choose CRM_CLUSTER_DIR elsewhere"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(head -n 1 "$1")" 2>/dev/null; }
