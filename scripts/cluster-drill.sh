@@ -67,6 +67,26 @@ for _ in range(6):
         assert e.code == 404, e.code
 print("scenario through HAProxy and PgBouncer (transaction mode): passed")
 
+# Cross-instance: a token revoked through one instance is refused by every
+# instance on the next request (tokens are checked in the database on each
+# request, no per-process cache).
+ports = dict(line.strip().split("=", 1) for line in open(f"{state}/ports.env") if "=" in line)
+servers = [f"http://127.0.0.1:{v}" for k, v in sorted(ports.items()) if k.startswith("SERVER_PORT_")]
+victim = token()
+vh = {"Authorization": f"Bearer {victim}"}
+for srv in servers:
+    urllib.request.urlopen(urllib.request.Request(f"{srv}/api/crm/customer/?page_size=1", headers=vh), timeout=10)
+auth = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+urllib.request.urlopen(urllib.request.Request(f"{servers[0]}/oauth/revoke_token/", data=f"token={victim}".encode(),
+                                              headers={"Authorization": f"Basic {auth}"}), timeout=10)
+for srv in servers + [base]:
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{srv}/api/crm/customer/?page_size=1", headers=vh), timeout=10)
+        sys.exit(f"drill: FAILED, a token revoked through {servers[0]} is still accepted by {srv}")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+print(f"token revoked through one instance: refused by all {len(servers)} and through HAProxy: passed")
+
 acked, events, kinds, lock = [], [], [], threading.Lock()   # events: (t, ok)
 stop = threading.Event()
 seq = [0]
