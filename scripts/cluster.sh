@@ -312,6 +312,15 @@ EOF
             || die "HAProxy did not start: $dir/haproxy.log"
     fi
     wait_for "HAProxy" 30 curl -fsS "http://$HOST:$HAPROXY_PORT/readyz"
+    wait_for "HAProxy's health checks (every instance UP)" 30 all_backends_up
+}
+
+# True when HAProxy's stats list every instance, all UP.
+all_backends_up() {
+    local states
+    states=$(curl -fsS "http://$HOST:$HAPROXY_STATS_PORT/stats;csv" \
+        | awk -F, '$1=="servers" && $2!="BACKEND" {print $18}')
+    [ "$(grep -c '^UP$' <<<"$states")" -eq "$INSTANCES" ]
 }
 
 create_client() {
