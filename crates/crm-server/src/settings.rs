@@ -256,4 +256,27 @@ mod tests {
         );
         assert_eq!(redact_url("crm.sqlite3"), "crm.sqlite3");
     }
+
+    #[test]
+    fn migrations_use_the_direct_url_when_one_is_set() {
+        let mut settings = Settings::new("postgres://app@127.0.0.1:6432/crm");
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:6432/crm"
+        );
+        settings.database_direct_url = Some(String::new());
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:6432/crm"
+        );
+        settings.database_direct_url = Some("postgres://app@127.0.0.1:5432/crm".into());
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:5432/crm"
+        );
+        assert!(
+            settings.db_prepared_statements,
+            "prepared statements by default"
+        );
+    }
 }
