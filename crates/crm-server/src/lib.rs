@@ -90,6 +90,7 @@ impl Backend {
             let mut config = PgConfig::new(&settings.database_url);
             config.pool_size = settings.db_pool_size;
             config.connect_timeout = timeout;
+            config.prepared_statements = settings.db_prepared_statements;
             return Ok(Self::Postgres(PgStore::new(&config)?));
         }
         let mut config = SqliteConfig::new(settings.sqlite_path());
@@ -102,7 +103,7 @@ impl Backend {
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
         if settings.is_postgres() {
-            return Ok(PgStore::migrate(&settings.database_url)?);
+            return Ok(PgStore::migrate(settings.migration_url())?);
         }
         Ok(SqliteStore::migrate(settings.sqlite_path())?)
     }
