@@ -75,13 +75,13 @@ pub(crate) fn summary(
 /// there is no such customer.
 pub(crate) fn customer(state: &State, id: i64) -> Result<Customer, RepoError> {
     let record = state.customers.get(&id).ok_or(RepoError::NotFound)?;
-    let (referred, spent_of_referred) = state
-        .customers
-        .values()
-        .filter(|c| c.fields.referrer == Some(id))
-        .fold((0_i64, 0_i64), |(n, spent), c| {
-            (n + 1, spent + c.fields.statistics.total_spent.0)
-        });
+    let spent_of_referred: i64 = record
+        .referred
+        .iter()
+        .filter_map(|c| state.customers.get(c))
+        .map(|c| c.fields.statistics.total_spent.0)
+        .sum();
+    let referred = i64::try_from(record.referred.len()).unwrap_or(i64::MAX);
     let f = &record.fields;
     Ok(Customer {
         id: customer_id(id),
@@ -243,6 +243,20 @@ fn reindex(state: &mut State, id: i64, old: &[UniqueKey], new: Vec<UniqueKey>) {
     }
 }
 
+/// Moves customer `id` from the referred customers of `old` to those of
+/// `new` (the `referred` index; `referrer` itself is written by the caller).
+fn set_referrer(state: &mut State, id: i64, old: Option<i64>, new: Option<i64>) {
+    if old == new {
+        return;
+    }
+    if let Some(referrer) = old.and_then(|r| state.customers.get_mut(&r)) {
+        referrer.referred.remove(&id);
+    }
+    if let Some(referrer) = new.and_then(|r| state.customers.get_mut(&r)) {
+        referrer.referred.insert(id);
+    }
+}
+
 /// Whether `value` is absent or satisfies `test` (a criterion not given
 /// holds).
 fn holds<T>(value: Option<T>, test: impl FnOnce(T) -> bool) -> bool {
@@ -356,8 +370,11 @@ impl CustomerRepository for MemoryStore {
             addresses: BTreeMap::new(),
             coupons: BTreeMap::new(),
             segments: BTreeSet::new(),
+            referred: BTreeSet::new(),
         };
+        let referrer = record.fields.referrer;
         state.customers.insert(id, record);
+        set_referrer(&mut state, id, None, referrer);
         customer(&state, id)
     }
 
@@ -376,11 +393,13 @@ impl CustomerRepository for MemoryStore {
         check_referrer(&state, changes)?;
         let record = state.customers.get(&id).ok_or(RepoError::NotFound)?;
         let old_keys = record.fields.unique_keys();
+        let old_referrer = record.fields.referrer;
         let mut fields = record.fields.clone();
         apply(&mut fields, changes, now);
         check_fields(&state, Some(id), &fields)?;
         // Checked: from here on nothing fails.
         reindex(&mut state, id, &old_keys, fields.unique_keys());
+        set_referrer(&mut state, id, old_referrer, fields.referrer);
         let record = state.customers.get_mut(&id).expect("checked above");
         record.fields = fields;
         if let Some(tags) = tags_of(changes) {
@@ -403,9 +422,10 @@ impl CustomerRepository for MemoryStore {
                 segment.members.remove(&id);
             }
         }
+        set_referrer(&mut state, id, record.fields.referrer, None);
         // ON DELETE SET NULL: `updated_at` of the referred stays.
-        for other in state.customers.values_mut() {
-            if other.fields.referrer == Some(id) {
+        for referred in &record.referred {
+            if let Some(other) = state.customers.get_mut(referred) {
                 other.fields.referrer = None;
             }
         }

@@ -178,6 +178,9 @@ struct CustomerRecord {
     coupons: BTreeMap<i64, OffsetDateTime>,
     /// The segments it is a member of (mirrors `SegmentRecord::members`).
     segments: BTreeSet<i64>,
+    /// The customers naming this one as their referrer (mirrors
+    /// `CustomerFields::referrer`).
+    referred: BTreeSet<i64>,
 }
 
 /// The customer's own values (its row, in SQL terms).
@@ -225,6 +228,7 @@ impl CustomerFields {
 /// A segment with its members.
 struct SegmentRecord {
     title: String,
+    /// Kept as the SQL stores keep them, though no port reads them yet.
     #[allow(dead_code)]
     created_at: OffsetDateTime,
     #[allow(dead_code)]
@@ -242,4 +246,75 @@ fn email_key(email: &str) -> String {
 /// An instant as the SQL stores keep it: in UTC, to the microsecond.
 fn stored(t: OffsetDateTime) -> OffsetDateTime {
     truncate_micros(t.to_offset(UtcOffset::UTC))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crm_domain::customer::{
+        CustomerChanges, CustomerRepository, FullName, HealthCheck, PoolState,
+    };
+    use crm_domain::time_util::now_micros;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn named(name: &str) -> CustomerChanges {
+        CustomerChanges {
+            full_name: Some(FullName::parse(name).unwrap()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_recovered() {
+        let store = Arc::new(MemoryStore::new());
+        let kept = store.create(&named("Kept"), now_micros()).await.unwrap();
+        let poisoner = Arc::clone(&store);
+        let panicked = std::thread::spawn(move || {
+            let _guard = poisoner.write();
+            panic!("a panic while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(store.state.is_poisoned());
+        store.ping().await.expect("ping after a panic");
+        assert_eq!(store.get(kept.id).await.unwrap(), kept);
+        store.create(&named("Later"), now_micros()).await.unwrap();
+        assert!(!store.state.is_poisoned(), "the poison is cleared");
+    }
+
+    #[tokio::test]
+    async fn ids_are_never_reused() {
+        let store = MemoryStore::new();
+        let first = store.create(&named("First"), now_micros()).await.unwrap();
+        store.delete(first.id).await.unwrap();
+        let second = store.create(&named("Second"), now_micros()).await.unwrap();
+        assert!(second.id > first.id);
+    }
+
+    #[tokio::test]
+    async fn instants_are_kept_in_utc_to_the_microsecond() {
+        let store = MemoryStore::new();
+        let given = datetime!(2026-01-02 03:04:05.123456789 +08:00);
+        let c = store.create(&named("Ann"), given).await.unwrap();
+        let expected = datetime!(2026-01-01 19:04:05.123456 UTC);
+        assert_eq!(c.created_at, expected);
+        assert_eq!(c.created_at.offset(), UtcOffset::UTC);
+        assert_eq!(store.get(c.id).await.unwrap().updated_at, expected);
+    }
+
+    #[test]
+    fn the_pool_is_one_idle_connection() {
+        let state = MemoryStore::new().pool_state();
+        assert_eq!(
+            state,
+            PoolState {
+                idle: 1,
+                open: 1,
+                max: 1
+            }
+        );
+    }
 }
