@@ -267,7 +267,8 @@ fn holds<T>(value: Option<T>, test: impl FnOnce(T) -> bool) -> bool {
 }
 
 /// Whether customer `record` meets every criterion of `filter`; `search` is
-/// the lower-cased search text.
+/// the lower-cased search text. Bounds on instants are truncated to the
+/// microsecond, as the SQL stores bind them.
 fn matches(
     id: i64,
     record: &CustomerRecord,
@@ -291,10 +292,10 @@ fn matches(
                 .iter()
                 .any(|value| value.to_lowercase().contains(text))
         })
-        && holds(filter.created_at_gte, |t| f.created_at >= t)
-        && holds(filter.created_at_lte, |t| f.created_at <= t)
-        && holds(filter.updated_at_gte, |t| f.updated_at >= t)
-        && holds(filter.updated_at_lte, |t| f.updated_at <= t)
+        && holds(filter.created_at_gte.map(stored), |t| f.created_at >= t)
+        && holds(filter.created_at_lte.map(stored), |t| f.created_at <= t)
+        && holds(filter.updated_at_gte.map(stored), |t| f.updated_at >= t)
+        && holds(filter.updated_at_lte.map(stored), |t| f.updated_at <= t)
 }
 
 /// The order of `ordering`, ties broken by id in the same direction.

@@ -82,6 +82,17 @@
 //!   them. The referral figures are computed live, as the contract requires.
 //! - A token whose digest is already stored is refused with `Internal` (the
 //!   SQL adapters report an unexpected unique violation the same way).
+//! - The store enforces the identity rule the SQL stores hold as a CHECK
+//!   constraint (a customer keeps a mobile, an e-mail or a name): a write
+//!   breaking it is `Rejected` under `non_field_errors`, though the services
+//!   refuse it before it reaches a store.
+//! - E-mails (uniqueness and the `email` filter) and the `search` filter
+//!   compare under Rust's `str::to_lowercase`, which is full Unicode
+//!   lower-casing; a database's `lower()` may differ in rare
+//!   context-dependent cases (a final sigma).
+//! - Instants given as filter bounds or as the token purge's `now` are
+//!   truncated to the microsecond before comparing, as the SQL stores bind
+//!   them.
 
 #![warn(missing_docs)]
 

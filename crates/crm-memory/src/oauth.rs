@@ -103,6 +103,8 @@ impl TokenStore for MemoryStore {
     }
 
     async fn delete_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
+        // Truncated as the SQL stores bind it; stored instants are too.
+        let now = stored(now);
         let mut state = self.write();
         let before = state.tokens.len();
         state.tokens.retain(|_, token| token.expires_at > now);
