@@ -246,10 +246,18 @@ impl Query {
             .into_owned()
             .collect();
         let mut values: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        // Where each name is in `values`: one lookup per pair, however many
+        // parameters a query string holds.
+        let mut positions: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(pairs.len());
         let mut errors = FieldErrors::new();
         for (name, value) in &pairs {
-            match values.iter_mut().find(|(k, _)| k == name) {
-                None => values.push((name.clone(), value.clone())),
+            let seen = positions.get(name.as_str()).copied();
+            match seen.map(|i| &mut values[i]) {
+                None => {
+                    positions.insert(name, values.len());
+                    values.push((name.clone(), value.clone()));
+                }
                 Some((_, combined)) if LIST_PARAMETERS.contains(&name.as_str()) => {
                     if !value.trim().is_empty() {
                         if !combined.trim().is_empty() {

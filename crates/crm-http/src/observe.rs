@@ -266,3 +266,37 @@ pub async fn metrics_endpoint(
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render(&services))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::Method;
+
+    #[test]
+    fn only_known_methods_are_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+    }
+
+    #[test]
+    fn a_burst_is_one_line_and_the_next_counts_the_rest() {
+        let sampler = LogSampler::new(std::time::Duration::from_millis(100));
+        assert_eq!(sampler.admit(), Some(0));
+        for _ in 0..50 {
+            assert_eq!(sampler.admit(), None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert_eq!(sampler.admit(), Some(50));
+        assert_eq!(sampler.admit(), None);
+    }
+
+    #[test]
+    fn multi_line_text_becomes_one_line() {
+        assert_eq!(
+            one_line("ERROR: x\nDETAIL: y\r\n\tHINT"),
+            "ERROR: x DETAIL: y   HINT"
+        );
+    }
+}

@@ -179,8 +179,44 @@ async fn probe(http: &reqwest::Client, url: &str, token: &str) -> Probe {
     }
 }
 
+/// Every log line of this test process, kept in memory.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let logs = Self::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    }
+
+    fn lines_with(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
 #[actix_web::test]
 async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
+    let logs = Logs::capture();
     let Some(db) = PrivatePostgres::start() else {
         eprintln!("SKIPPED: PostgreSQL server binaries (initdb, pg_ctl) not found");
         return;
@@ -238,6 +274,12 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
     );
     assert_eq!(probe(&http, &ready, &token).await.status, 503);
     eprintln!("while down: 20 requests answered 503, slowest in {slowest:?}");
+    // Twenty failed requests, not twenty warnings: repeats are sampled.
+    let warned = logs.lines_with("storage unavailable");
+    assert!(
+        (1..=3).contains(&warned),
+        "{warned} 'storage unavailable' lines"
+    );
 
     db.ctl_start();
 
