@@ -4,8 +4,12 @@
 //! `HealthCheck`), with the same observable rules, and no I/O at all.
 //!
 //! It is meant for fast tests of code built on `crm-domain`: add it as a
-//! dev-dependency, build a [`MemoryStore`], wrap it in an `Arc` and hand it to
-//! the services as every port they need.
+//! dev-dependency (`crm-memory.workspace = true` inside this workspace),
+//! build a [`MemoryStore`], wrap it in an `Arc` and hand it to the services
+//! as every port they need. Where the domain's `mock` feature gives stores
+//! that check which calls are made, this one behaves like a database: what a
+//! test writes, it reads back, under the same rules. The store depends on no
+//! async runtime; any executor drives it.
 //!
 //! ```
 //! use std::sync::Arc;
