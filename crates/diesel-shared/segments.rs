@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::backend::Conn;
 use crm_domain::customer::{CustomerId, CustomerSummary};
 use crm_domain::page::{Page, PageRequest};
-use crm_domain::segment::{Segment, SegmentId, SegmentRepository, SegmentTitle};
+use crm_domain::segment::{SegmentId, SegmentMember, SegmentRef, SegmentRepository, SegmentTitle};
 use crm_domain::{FieldErrors, RepoError};
 use diesel::prelude::*;
 use time::OffsetDateTime;
@@ -15,21 +15,82 @@ use super::load;
 use super::store::Store;
 use crate::schema::{segment_memberships, segments};
 
-/// The segments `rows` (id, title) with their members, in one query for the
-/// memberships and a constant number for the members' data.
-fn with_members(conn: &mut Conn, rows: Vec<(i64, String)>) -> StoreResult<Vec<Segment>> {
-    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-    let pairs: Vec<(i64, i64)> = segment_memberships::table
-        .filter(segment_memberships::segment_id.eq_any(&ids))
-        .order((
-            segment_memberships::segment_id,
-            segment_memberships::customer_id,
-        ))
-        .select((
-            segment_memberships::segment_id,
-            segment_memberships::customer_id,
-        ))
-        .load(conn)?;
+fn head((id, title): (i64, String)) -> SegmentRef {
+    SegmentRef {
+        id: SegmentId::new(id).expect("stored segment ids are positive"),
+        title,
+    }
+}
+
+/// The head of segment `id`, or `NotFound`.
+fn segment_head(conn: &mut Conn, id: i64) -> StoreResult<SegmentRef> {
+    let row: Option<(i64, String)> = segments::table
+        .find(id)
+        .select((segments::id, segments::title))
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(row) => Ok(head(row)),
+        None => fail(RepoError::NotFound),
+    }
+}
+
+/// Up to `limit` (segment id, customer id) memberships of the segments
+/// `wanted` (sorted, distinct) after `after`, in that order, then the
+/// customers' list items. Every query is a range scan of the membership
+/// primary key (segment_id, customer_id) that stops at the limit, so a page
+/// costs the same however deep into the segments it starts.
+fn members_after(
+    conn: &mut Conn,
+    wanted: &[i64],
+    after: Option<(i64, i64)>,
+    limit: usize,
+) -> StoreResult<Vec<SegmentMember>> {
+    let mut pairs: Vec<(i64, i64)> = Vec::new();
+    let left = |pairs: &Vec<(i64, i64)>| i64::try_from(limit - pairs.len()).unwrap_or(i64::MAX);
+    // The rest of the segment the last page ended in.
+    let first_next = match after {
+        Some((segment, customer)) => {
+            if wanted.binary_search(&segment).is_ok() {
+                pairs = segment_memberships::table
+                    .filter(segment_memberships::segment_id.eq(segment))
+                    .filter(segment_memberships::customer_id.gt(customer))
+                    .order(segment_memberships::customer_id)
+                    .select((
+                        segment_memberships::segment_id,
+                        segment_memberships::customer_id,
+                    ))
+                    .limit(left(&pairs))
+                    .load(conn)?;
+            }
+            wanted.partition_point(|s| *s <= segment)
+        }
+        None => 0,
+    };
+    // Then the following segments, from their first member.
+    for chunk in load::id_chunks(&wanted[first_next..]) {
+        if pairs.len() >= limit {
+            break;
+        }
+        let (low, high) = (chunk[0], chunk[chunk.len() - 1]);
+        pairs.extend(
+            segment_memberships::table
+                .filter(segment_memberships::segment_id.ge(low))
+                .filter(segment_memberships::segment_id.le(high))
+                .filter(segment_memberships::segment_id.eq_any(chunk))
+                .order((
+                    segment_memberships::segment_id,
+                    segment_memberships::customer_id,
+                ))
+                .select((
+                    segment_memberships::segment_id,
+                    segment_memberships::customer_id,
+                ))
+                .limit(left(&pairs))
+                .load::<(i64, i64)>(conn)?,
+        );
+    }
+    // A customer may be in several of the segments: read each once.
     let customer_ids: Vec<i64> = pairs
         .iter()
         .map(|(_, c)| *c)
@@ -40,32 +101,17 @@ fn with_members(conn: &mut Conn, rows: Vec<(i64, String)>) -> StoreResult<Vec<Se
         .into_iter()
         .map(|s| (s.id.get(), s))
         .collect();
-    let mut members: HashMap<i64, Vec<CustomerSummary>> = HashMap::new();
-    for (segment, customer) in pairs {
-        if let Some(summary) = summaries.get(&customer) {
-            members.entry(segment).or_default().push(summary.clone());
-        }
-    }
-    Ok(rows
+    // The same read: every membership's customer is there (memberships go
+    // with their customer).
+    Ok(pairs
         .into_iter()
-        .map(|(id, title)| Segment {
-            id: SegmentId::new(id).expect("stored segment ids are positive"),
-            title,
-            customers: members.remove(&id).unwrap_or_default(),
+        .filter_map(|(segment, customer)| {
+            Some(SegmentMember {
+                segment: SegmentId::new(segment).expect("stored segment ids are positive"),
+                customer: summaries.get(&customer)?.clone(),
+            })
         })
         .collect())
-}
-
-fn segment(conn: &mut Conn, id: i64) -> StoreResult<Segment> {
-    let row: Option<(i64, String)> = segments::table
-        .find(id)
-        .select((segments::id, segments::title))
-        .first(conn)
-        .optional()?;
-    match row {
-        Some(row) => Ok(with_members(conn, vec![row])?.remove(0)),
-        None => fail(RepoError::NotFound),
-    }
 }
 
 /// Fails with `NotFound` unless segment `id` exists; keeps it from being
@@ -89,10 +135,10 @@ impl SegmentRepository for Store {
         &self,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError> {
+    ) -> Result<SegmentRef, RepoError> {
         let title = title.as_str().to_owned();
         self.write(move |conn| {
-            let (id, title): (i64, String) = diesel::insert_into(segments::table)
+            let row: (i64, String) = diesel::insert_into(segments::table)
                 .values((
                     segments::title.eq(title),
                     segments::created_at.eq(now),
@@ -100,16 +146,12 @@ impl SegmentRepository for Store {
                 ))
                 .returning((segments::id, segments::title))
                 .get_result(conn)?;
-            Ok(Segment {
-                id: SegmentId::new(id).expect("stored segment ids are positive"),
-                title,
-                customers: Vec::new(),
-            })
+            Ok(head(row))
         })
         .await
     }
 
-    async fn list_segments(&self, page: PageRequest) -> Result<Page<Segment>, RepoError> {
+    async fn segment_heads(&self, page: PageRequest) -> Result<Page<SegmentRef>, RepoError> {
         self.read(move |conn| {
             let count: i64 = segments::table.count().get_result(conn)?;
             let count = u64::try_from(count).unwrap_or(0);
@@ -128,15 +170,32 @@ impl SegmentRepository for Store {
                 .load(conn)?;
             Ok(Page {
                 count,
-                items: with_members(conn, rows)?,
+                items: rows.into_iter().map(head).collect(),
                 request: page,
             })
         })
         .await
     }
 
-    async fn get_segment(&self, id: SegmentId) -> Result<Segment, RepoError> {
-        self.read(move |conn| segment(conn, id.get())).await
+    async fn segment_head(&self, id: SegmentId) -> Result<SegmentRef, RepoError> {
+        self.read(move |conn| segment_head(conn, id.get())).await
+    }
+
+    async fn segment_members(
+        &self,
+        segments: &[SegmentId],
+        after: Option<(SegmentId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<SegmentMember>, RepoError> {
+        let mut wanted: Vec<i64> = segments.iter().map(|s| s.get()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if limit == 0 || wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let after = after.map(|(s, c)| (s.get(), c.get()));
+        self.read(move |conn| members_after(conn, &wanted, after, limit))
+            .await
     }
 
     async fn rename_segment(
@@ -144,7 +203,7 @@ impl SegmentRepository for Store {
         id: SegmentId,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError> {
+    ) -> Result<SegmentRef, RepoError> {
         let title = title.as_str().to_owned();
         self.write(move |conn| {
             let updated = diesel::update(segments::table.find(id.get()))
@@ -153,7 +212,7 @@ impl SegmentRepository for Store {
             if updated == 0 {
                 return fail(RepoError::NotFound);
             }
-            segment(conn, id.get())
+            segment_head(conn, id.get())
         })
         .await
     }

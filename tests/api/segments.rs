@@ -910,3 +910,181 @@ async fn deleting_a_customer_removes_it_from_its_segments() {
         [cs[0], cs[2]]
     );
 }
+
+// --- Large segments: streamed answers ----------------------------------------
+
+/// More members than one streamed chunk holds, and not a multiple of it.
+const LARGE: usize = 2 * crm_http::segment_stream::MEMBER_CHUNK + 200;
+
+/// `n` customers created by a few concurrent clients; sorted by id.
+async fn many_customers(app: &TestApp, n: usize) -> Vec<i64> {
+    const CLIENTS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let builders: Vec<_> = (client..n)
+            .step_by(CLIENTS)
+            .map(|i| {
+                app.request(Method::POST, "/api/crm/customer/").json(
+                    &json!({ "full_name": format!("Member {i}"), "tags": [format!("t{}", i % 3)] }),
+                )
+            })
+            .collect();
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for builder in builders {
+                let r = builder.send().await.expect("request failed");
+                assert_eq!(r.status(), 201);
+                let body: Value = r.json().await.expect("json");
+                ids.push(body["id"].as_i64().unwrap());
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::with_capacity(n);
+    while let Some(result) = tasks.join_next().await {
+        ids.extend(result.expect("task"));
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// Every customer's list item without `segments`, by id, as the customer
+/// list renders them (pages of 1000).
+async fn list_items_without_segments(app: &TestApp) -> Vec<Value> {
+    let mut items = Vec::new();
+    for page in 1.. {
+        let r = app
+            .get(&format!("/api/crm/customer/?page_size=1000&page={page}"))
+            .await
+            .expect(200);
+        for item in r.body["results"].as_array().unwrap() {
+            let mut item = item.clone();
+            item.as_object_mut().unwrap().remove("segments");
+            items.push(item);
+        }
+        if r.body["next"].is_null() {
+            break;
+        }
+    }
+    items.sort_by_key(|item| item["id"].as_i64().unwrap());
+    items
+}
+
+/// Asserts `r` was streamed: chunked, with no `Content-Length`.
+#[track_caller]
+fn assert_streamed(r: &crm_tests::Resp) {
+    assert_eq!(
+        r.header("transfer-encoding"),
+        Some("chunked"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("content-length"), None);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+/// Asserts `segment` is `{"id", "title", "customers"}` whose customers are
+/// exactly `expected` (list items without `segments`), in id order.
+#[track_caller]
+fn assert_segment(segment: &Value, id: i64, title: &str, expected: &[Value]) {
+    assert_eq!(keys(segment), ["id", "title", "customers"]);
+    assert_eq!(segment["id"], id);
+    assert_eq!(segment["title"], title);
+    let members = segment["customers"].as_array().unwrap();
+    assert_eq!(members.len(), expected.len());
+    let ids = ids(&segment["customers"]);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "in id order, each once"
+    );
+    for (member, item) in members.iter().zip(expected) {
+        assert_eq!(keys(member), MEMBER_KEYS);
+        assert_eq!(member, item);
+    }
+}
+
+#[actix_web::test]
+async fn a_segment_larger_than_a_chunk_is_streamed_whole_in_id_order() {
+    let app = super::spawn().await;
+    let cs = many_customers(&app, LARGE).await;
+    let items = list_items_without_segments(&app).await;
+    assert_eq!(items.len(), LARGE);
+    let s = app.segment_id("大").await;
+    let small = app.segment_id("small").await;
+    add(&app, small, &cs[..3]).await;
+
+    // One POST adds them all, in reverse order; the answer is streamed.
+    let reversed: Vec<i64> = cs.iter().rev().copied().collect();
+    let r = app
+        .post(&members_path(s), &add_body(&reversed))
+        .await
+        .expect(200);
+    assert_streamed(&r);
+    assert_segment(&r.body, s, "大", &items);
+
+    let detail = app.get(&one(s)).await.expect(200);
+    assert_streamed(&detail);
+    assert_eq!(detail.text, r.text, "the same bytes");
+
+    // In the list, between a small segment's answer and the envelope.
+    let list = app.get("/api/crm/segment/").await.expect(200);
+    assert_streamed(&list);
+    assert_eq!(keys(&list.body), ["count", "next", "previous", "results"]);
+    assert_eq!(list.body["count"], 2);
+    assert_segment(&list.body["results"][0], s, "大", &items);
+    assert_eq!(list.body["results"][0], detail.body);
+    assert_eq!(list.body["results"][1], app.get(&one(small)).await.body);
+    let second = app
+        .get("/api/crm/segment/?page=2&page_size=1")
+        .await
+        .expect(200);
+    assert_eq!(
+        second.body["results"],
+        json!([app.get(&one(small)).await.body])
+    );
+
+    // A rename answers with every member too.
+    let renamed = app
+        .patch(&one(s), &json!({"title": "big"}))
+        .await
+        .expect(200);
+    assert_streamed(&renamed);
+    assert_segment(&renamed.body, s, "big", &items);
+
+    // DELETE removes members across chunk boundaries.
+    let chunk = crm_http::segment_stream::MEMBER_CHUNK;
+    let removed = [cs[0], cs[chunk - 1], cs[chunk], cs[LARGE - 1]];
+    let query = removed.map(|c| c.to_string()).join(",");
+    let r = remove(&app, s, &format!("customer__in={query}"))
+        .await
+        .expect(200);
+    assert_streamed(&r);
+    let kept: Vec<Value> = items
+        .iter()
+        .filter(|item| !removed.contains(&item["id"].as_i64().unwrap()))
+        .cloned()
+        .collect();
+    assert_segment(&r.body, s, "big", &kept);
+    assert_eq!(app.get(&one(s)).await.text, r.text);
+}
+
+#[actix_web::test]
+async fn a_small_segment_answer_is_sent_whole() {
+    let app = super::spawn().await;
+    let cs = customers(&app, 2).await;
+    let s = app.segment_id("s").await;
+    let r = app.post(&members_path(s), &add_body(&cs)).await.expect(200);
+    for r in [
+        r,
+        app.get(&one(s)).await,
+        app.get("/api/crm/segment/").await,
+    ] {
+        let r = r.expect(200);
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.text.len().to_string().as_str())
+        );
+        assert_eq!(r.header("transfer-encoding"), None);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+}

@@ -35,11 +35,22 @@ impl fmt::Display for SegmentId {
     }
 }
 
-/// A segment as a customer's `segments` field names it.
+/// A segment's id and title: what a customer's `segments` field names, and
+/// the head of a segment, whose members are read separately in pages
+/// (`SegmentRepository::segment_members`) so that no reader needs to hold a
+/// whole segment in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentRef {
     pub id: SegmentId,
     pub title: String,
+}
+
+/// A member of a segment, as segments are read in pages: the list item of
+/// the customer (with `segments` left empty) and the segment it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentMember {
+    pub segment: SegmentId,
+    pub customer: CustomerSummary,
 }
 
 /// A segment's title: trimmed, not blank, at most 255 characters.
@@ -56,41 +67,60 @@ impl SegmentTitle {
     }
 }
 
-/// A segment with its members, ordered by customer id. The members' own
-/// `segments` lists are left empty: a segment does not repeat them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Segment {
-    pub id: SegmentId,
-    pub title: String,
-    pub customers: Vec<CustomerSummary>,
-}
-
 /// Stores segments and their memberships.
+///
+/// A segment is read as its head (`SegmentRef`) and then its members in
+/// pages by customer id, never whole: a segment may hold any number of
+/// customers, and a reader MUST be able to bound what it holds at once.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SegmentRepository: Send + Sync + 'static {
-    /// Creates an empty segment.
+    /// Creates an empty segment and returns its head.
     async fn create_segment(
         &self,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError>;
+    ) -> Result<SegmentRef, RepoError>;
 
-    /// One page of segments by id, each with its members, with the exact
-    /// count; past the last page, the count with no items. A constant number
-    /// of queries whatever the page holds.
-    async fn list_segments(&self, page: PageRequest) -> Result<Page<Segment>, RepoError>;
+    /// One page of segment heads by id with the exact count of segments, both
+    /// from one read; past the last page it MUST return the count with no
+    /// items. Members are not read.
+    async fn segment_heads(&self, page: PageRequest) -> Result<Page<SegmentRef>, RepoError>;
 
-    /// MUST return `NotFound` when there is no such segment.
-    async fn get_segment(&self, id: SegmentId) -> Result<Segment, RepoError>;
+    /// The head of segment `id`. MUST return `NotFound` when there is no such
+    /// segment.
+    async fn segment_head(&self, id: SegmentId) -> Result<SegmentRef, RepoError>;
 
-    /// Renames the segment; `NotFound` when there is no such segment.
+    /// At most `limit` members of the segments `segments`, as list items
+    /// whose `segments` are left empty (a segment does not repeat them),
+    /// ordered by segment id, then customer id, starting after the member
+    /// `after` (segment, customer) in that order (from the first when
+    /// `None`). `segments` may come in any order; a segment that does not
+    /// exist (any more) MUST simply have no members, not fail the read.
+    ///
+    /// Keyset paging: calling again with `after` set to the last member
+    /// returned MUST continue with the next one, so that segments read in
+    /// pages give every member that stays in them exactly once, in order;
+    /// fewer than `limit` members MUST mean there are no more. It MUST NOT
+    /// read more than `limit` members, and its cost MUST NOT grow with how
+    /// far into the segments `after` is. Each call is a short read of its
+    /// own: members added or removed between calls show up (or not) per
+    /// their state when their page is read.
+    async fn segment_members(
+        &self,
+        segments: &[SegmentId],
+        after: Option<(SegmentId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<SegmentMember>, RepoError>;
+
+    /// Renames the segment and returns its new head; `NotFound` when there is
+    /// no such segment.
     async fn rename_segment(
         &self,
         id: SegmentId,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError>;
+    ) -> Result<SegmentRef, RepoError>;
 
     /// Deletes the segment and its memberships; its customers stay.
     async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError>;
@@ -112,7 +142,8 @@ pub trait SegmentRepository: Send + Sync + 'static {
     ) -> Result<(), RepoError>;
 }
 
-/// The segment use cases.
+/// The segment use cases. Writes return the segment's head; its members are
+/// read with [`SegmentService::members`], a page at a time.
 #[derive(Clone)]
 pub struct SegmentService {
     segments: Arc<dyn SegmentRepository>,
@@ -123,24 +154,41 @@ impl SegmentService {
         Self { segments }
     }
 
-    pub async fn create(&self, title: SegmentTitle) -> Result<Segment, Error> {
+    /// Creates an empty segment.
+    pub async fn create(&self, title: SegmentTitle) -> Result<SegmentRef, Error> {
         Ok(self.segments.create_segment(&title, now_micros()).await?)
     }
 
-    /// One page of segments; a page past the last is `InvalidPage`.
-    pub async fn list(&self, page: PageRequest) -> Result<Page<Segment>, Error> {
-        let result = self.segments.list_segments(page).await?;
+    /// One page of segment heads; a page past the last is `InvalidPage`.
+    pub async fn list(&self, page: PageRequest) -> Result<Page<SegmentRef>, Error> {
+        let result = self.segments.segment_heads(page).await?;
         if !page.exists_for(result.count) {
             return Err(Error::InvalidPage);
         }
         Ok(result)
     }
 
-    pub async fn get(&self, id: SegmentId) -> Result<Segment, Error> {
-        Ok(self.segments.get_segment(id).await?)
+    /// The segment's head; `NotFound` when there is no such segment.
+    pub async fn get(&self, id: SegmentId) -> Result<SegmentRef, Error> {
+        Ok(self.segments.segment_head(id).await?)
     }
 
-    pub async fn rename(&self, id: SegmentId, title: SegmentTitle) -> Result<Segment, Error> {
+    /// Up to `limit` members of `segments` after member `after`, by segment
+    /// id then customer id; see [`SegmentRepository::segment_members`]. An
+    /// unknown segment has none.
+    pub async fn members(
+        &self,
+        segments: &[SegmentId],
+        after: Option<(SegmentId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<SegmentMember>, Error> {
+        Ok(self
+            .segments
+            .segment_members(segments, after, limit)
+            .await?)
+    }
+
+    pub async fn rename(&self, id: SegmentId, title: SegmentTitle) -> Result<SegmentRef, Error> {
         Ok(self
             .segments
             .rename_segment(id, &title, now_micros())
@@ -151,12 +199,13 @@ impl SegmentService {
         Ok(self.segments.delete_segment(id).await?)
     }
 
-    /// Adds customers (all or none) and returns the segment as it now is.
+    /// Adds customers (all or none) and returns the segment's head as it now
+    /// is.
     pub async fn add_members(
         &self,
         id: SegmentId,
         customers: Vec<CustomerId>,
-    ) -> Result<Segment, Error> {
+    ) -> Result<SegmentRef, Error> {
         let mut customers = customers;
         customers.sort();
         customers.dedup();
@@ -164,12 +213,12 @@ impl SegmentService {
         self.get(id).await
     }
 
-    /// Removes customers and returns the segment as it now is.
+    /// Removes customers and returns the segment's head as it now is.
     pub async fn remove_members(
         &self,
         id: SegmentId,
         customers: Vec<CustomerId>,
-    ) -> Result<Segment, Error> {
+    ) -> Result<SegmentRef, Error> {
         self.segments.remove_members(id, &customers).await?;
         self.get(id).await
     }
@@ -194,11 +243,10 @@ mod tests {
             .withf(|_, ids| ids.iter().map(|i| i.get()).collect::<Vec<_>>() == [1, 2])
             .times(1)
             .returning(|_, _| Ok(()));
-        repo.expect_get_segment().returning(|id| {
-            Ok(Segment {
+        repo.expect_segment_head().returning(|id| {
+            Ok(SegmentRef {
                 id,
                 title: "t".into(),
-                customers: vec![],
             })
         });
         let ids = [2, 1, 2].map(|n| CustomerId::new(n).unwrap()).to_vec();
@@ -217,7 +265,7 @@ mod tests {
                 "Customers 9 do not exist.",
             )))
         });
-        repo.expect_get_segment().never();
+        repo.expect_segment_head().never();
         let err = SegmentService::new(Arc::new(repo))
             .add_members(
                 SegmentId::new(1).unwrap(),
@@ -231,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn segment_page_past_the_end_is_invalid() {
         let mut repo = MockSegmentRepository::new();
-        repo.expect_list_segments().returning(|page| {
+        repo.expect_segment_heads().returning(|page| {
             Ok(Page {
                 count: 0,
                 items: vec![],

@@ -4,7 +4,7 @@
 use crm_domain::customer::{
     Address, CouponHolding, Customer, CustomerSummary, Metafield, Statistics,
 };
-use crm_domain::segment::{Segment, SegmentRef};
+use crm_domain::segment::SegmentRef;
 use serde::Serialize;
 use time::{Date, OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
@@ -326,15 +326,13 @@ pub struct SegmentDto {
 }
 
 impl SegmentDto {
-    pub fn new(s: &Segment, r: Render) -> Self {
+    /// The segment with no members: a new segment's answer, and the head
+    /// the streamed answers (`segment_stream`) write their members into.
+    pub fn head(s: &SegmentRef) -> Self {
         Self {
             id: s.id.get(),
             title: s.title.clone(),
-            customers: s
-                .customers
-                .iter()
-                .map(|c| CustomerListItemDto::new(c, r, false))
-                .collect(),
+            customers: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod openapi;
 mod pagination;
 mod routes;
+pub mod segment_stream;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -55,6 +56,9 @@ pub struct ApiSettings {
     pub allowed_hosts: edge::AllowedHosts,
     /// Whether the server is draining before a shutdown.
     pub lifecycle: edge::Lifecycle,
+    /// How many segment answers may be in progress at once (shared by the
+    /// workers: clones share the slots).
+    pub segment_streams: segment_stream::StreamLimit,
 }
 
 impl ApiSettings {
@@ -80,6 +84,7 @@ impl Default for ApiSettings {
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
             allowed_hosts: edge::AllowedHosts::default(),
             lifecycle: edge::Lifecycle::default(),
+            segment_streams: segment_stream::StreamLimit::default(),
         }
     }
 }

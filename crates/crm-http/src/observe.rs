@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -184,6 +184,10 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
         .find(|(known, _)| known == method)
         .map_or("other", |(_, label)| label)
 }
+/// The request's id, in the request's extensions for handlers that log
+/// after the response has started (`segment_stream`).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// The caller's request id when it is short and plain, or a fresh one.
 fn request_id(req: &ServiceRequest) -> String {
@@ -224,6 +228,7 @@ pub async fn observe(
     // `other`, the route pattern (never the raw path), the status code.
     let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    req.extensions_mut().insert(RequestId(id.clone()));
     // Inner layers answer errors as responses; an `Err` here would come
     // from actix itself and is rendered by it.
     let mut res = match next.call(req).await {

@@ -92,6 +92,19 @@ pub fn envelope<T, U>(
     page: Page<T>,
     render: impl FnMut(&T) -> U,
 ) -> PageDto<U> {
+    let mut dto = empty_envelope(req, settings, query, &page);
+    dto.results = page.items.iter().map(render).collect();
+    dto
+}
+
+/// DRF's envelope for `page` with its results left empty: count and links,
+/// for an answer that writes the results itself.
+pub fn empty_envelope<T, U>(
+    req: &HttpRequest,
+    settings: &ApiSettings,
+    query: &Query,
+    page: &Page<T>,
+) -> PageDto<U> {
     let number = page.request.page();
     let next = page
         .has_next()
@@ -104,6 +117,6 @@ pub fn envelope<T, U>(
         count: page.count,
         next,
         previous,
-        results: page.items.iter().map(render).collect(),
+        results: Vec::new(),
     }
 }

@@ -2,11 +2,12 @@
 //! (`SegmentRecord::members` and `CustomerRecord::segments`) in one write.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use async_trait::async_trait;
 use crm_domain::customer::CustomerId;
 use crm_domain::page::{Page, PageRequest};
-use crm_domain::segment::{Segment, SegmentId, SegmentRepository, SegmentTitle};
+use crm_domain::segment::{SegmentId, SegmentMember, SegmentRef, SegmentRepository, SegmentTitle};
 use crm_domain::{FieldErrors, RepoError};
 use time::OffsetDateTime;
 
@@ -17,22 +18,58 @@ fn segment_id(raw: i64) -> SegmentId {
     SegmentId::new(raw).expect("ids come from a sequence starting at 1")
 }
 
-/// Segment `id` with its members by customer id, their `segments` left empty.
-fn segment(state: &State, id: i64) -> Result<Segment, RepoError> {
-    let record = state.segments.get(&id).ok_or(RepoError::NotFound)?;
-    Ok(with_members(state, id, record))
-}
-
-fn with_members(state: &State, id: i64, record: &SegmentRecord) -> Segment {
-    Segment {
+fn head(id: i64, record: &SegmentRecord) -> SegmentRef {
+    SegmentRef {
         id: segment_id(id),
         title: record.title.clone(),
-        customers: record
-            .members
-            .iter()
-            .filter_map(|c| Some(summary(state, *c, state.customers.get(c)?, false)))
-            .collect(),
     }
+}
+
+/// The head of segment `id`, or `NotFound`.
+fn segment_head(state: &State, id: i64) -> Result<SegmentRef, RepoError> {
+    let record = state.segments.get(&id).ok_or(RepoError::NotFound)?;
+    Ok(head(id, record))
+}
+
+/// Up to `limit` members of the segments `wanted` (sorted, distinct) after
+/// `after`, by segment id then customer id. Each segment's members are a
+/// range of an ordered set, so a page costs the same however deep into the
+/// segments it starts.
+fn members_after(
+    state: &State,
+    wanted: &[i64],
+    after: Option<(i64, i64)>,
+    limit: usize,
+) -> Vec<SegmentMember> {
+    let first = match after {
+        Some((segment, _)) => wanted.partition_point(|s| *s < segment),
+        None => 0,
+    };
+    let mut members = Vec::new();
+    for &segment in &wanted[first..] {
+        let Some(record) = state.segments.get(&segment) else {
+            continue;
+        };
+        let start = match after {
+            Some((last_segment, customer)) if last_segment == segment => Bound::Excluded(customer),
+            _ => Bound::Unbounded,
+        };
+        for customer in record.members.range((start, Bound::Unbounded)) {
+            if members.len() >= limit {
+                return members;
+            }
+            if let Some(record) = state.customers.get(customer) {
+                members.push(SegmentMember {
+                    segment: segment_id(segment),
+                    customer: summary(state, *customer, record, false),
+                });
+            }
+        }
+        if members.len() >= limit {
+            break;
+        }
+    }
+    members
 }
 
 /// The message naming customers that do not exist, as the SQL stores word it.
@@ -47,28 +84,23 @@ impl SegmentRepository for MemoryStore {
         &self,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError> {
+    ) -> Result<SegmentRef, RepoError> {
         let now = stored(now);
         let mut state = self.write();
         state.last_segment_id += 1;
         let id = state.last_segment_id;
-        state.segments.insert(
-            id,
-            SegmentRecord {
-                title: title.as_str().to_owned(),
-                created_at: now,
-                updated_at: now,
-                members: BTreeSet::new(),
-            },
-        );
-        Ok(Segment {
-            id: segment_id(id),
+        let record = SegmentRecord {
             title: title.as_str().to_owned(),
-            customers: Vec::new(),
-        })
+            created_at: now,
+            updated_at: now,
+            members: BTreeSet::new(),
+        };
+        let created = head(id, &record);
+        state.segments.insert(id, record);
+        Ok(created)
     }
 
-    async fn list_segments(&self, page: PageRequest) -> Result<Page<Segment>, RepoError> {
+    async fn segment_heads(&self, page: PageRequest) -> Result<Page<SegmentRef>, RepoError> {
         let state = self.read();
         let count = state.segments.len() as u64;
         let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
@@ -78,7 +110,7 @@ impl SegmentRepository for MemoryStore {
             .iter()
             .skip(offset)
             .take(size)
-            .map(|(id, record)| with_members(&state, *id, record))
+            .map(|(id, record)| head(*id, record))
             .collect();
         Ok(Page {
             count,
@@ -87,8 +119,24 @@ impl SegmentRepository for MemoryStore {
         })
     }
 
-    async fn get_segment(&self, id: SegmentId) -> Result<Segment, RepoError> {
-        segment(&self.read(), id.get())
+    async fn segment_head(&self, id: SegmentId) -> Result<SegmentRef, RepoError> {
+        segment_head(&self.read(), id.get())
+    }
+
+    async fn segment_members(
+        &self,
+        segments: &[SegmentId],
+        after: Option<(SegmentId, CustomerId)>,
+        limit: usize,
+    ) -> Result<Vec<SegmentMember>, RepoError> {
+        let mut wanted: Vec<i64> = segments.iter().map(|s| s.get()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if limit == 0 || wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let after = after.map(|(s, c)| (s.get(), c.get()));
+        Ok(members_after(&self.read(), &wanted, after, limit))
     }
 
     async fn rename_segment(
@@ -96,7 +144,7 @@ impl SegmentRepository for MemoryStore {
         id: SegmentId,
         title: &SegmentTitle,
         now: OffsetDateTime,
-    ) -> Result<Segment, RepoError> {
+    ) -> Result<SegmentRef, RepoError> {
         let mut state = self.write();
         let record = state
             .segments
@@ -104,7 +152,7 @@ impl SegmentRepository for MemoryStore {
             .ok_or(RepoError::NotFound)?;
         record.title = title.as_str().to_owned();
         record.updated_at = stored(now);
-        segment(&state, id.get())
+        Ok(head(id.get(), record))
     }
 
     async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError> {

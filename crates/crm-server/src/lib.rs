@@ -314,6 +314,7 @@ pub fn build(
         body_timeout: Duration::from_secs(settings.body_timeout_seconds),
         allowed_hosts: crm_http::edge::AllowedHosts::new(&settings.allowed_hosts),
         lifecycle: lifecycle.clone(),
+        segment_streams: crm_http::segment_stream::StreamLimit::default(),
     };
     let metrics = crm_http::observe::Metrics::new();
     let workers = settings.workers.unwrap_or_else(|| {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crm_domain::customer::{CustomerFilter, CustomerId};
 use crm_domain::page::PageRequest;
-use crm_domain::segment::{Segment, SegmentId, SegmentRef, SegmentTitle};
+use crm_domain::segment::{SegmentId, SegmentMember, SegmentRef, SegmentTitle};
 use tokio::task::JoinSet;
 
 use crate::support::{
@@ -21,21 +21,50 @@ fn missing_segment() -> SegmentId {
     SegmentId::new(i64::MAX - 7).expect("positive id")
 }
 
-async fn new_segment<S: Ports>(store: &S, name: &str) -> Segment {
+async fn new_segment<S: Ports>(store: &S, name: &str) -> SegmentRef {
     store
         .create_segment(&title(name), now())
         .await
         .unwrap_or_else(|e| panic!("create segment failed: {e}"))
 }
 
+/// Every member of `segments`, read in pages of `limit` by keyset; asserts
+/// each page holds at most `limit`, and that only the last is short.
+async fn read_all<S: Ports>(store: &S, segments: &[SegmentId], limit: usize) -> Vec<SegmentMember> {
+    let mut all: Vec<SegmentMember> = Vec::new();
+    loop {
+        let after = all.last().map(|m| (m.segment, m.customer.id));
+        let page = store
+            .segment_members(segments, after, limit)
+            .await
+            .unwrap_or_else(|e| panic!("segment members failed: {e}"));
+        assert!(
+            page.len() <= limit,
+            "{} members for a limit of {limit}",
+            page.len()
+        );
+        let last = page.len() < limit;
+        all.extend(page);
+        if last {
+            return all;
+        }
+    }
+}
+
+/// Pairs (segment, customer) of `members`.
+fn pairs(members: &[SegmentMember]) -> Vec<(SegmentId, CustomerId)> {
+    members.iter().map(|m| (m.segment, m.customer.id)).collect()
+}
+
+/// The segment's member ids, read in pages of 2.
 async fn member_ids<S: Ports>(store: &S, segment: SegmentId) -> Vec<CustomerId> {
-    store
-        .get_segment(segment)
+    read_all(store, &[segment], 2)
         .await
-        .unwrap_or_else(|e| panic!("get segment failed: {e}"))
-        .customers
         .iter()
-        .map(|c| c.id)
+        .map(|m| {
+            assert_eq!(m.segment, segment);
+            m.customer.id
+        })
         .collect()
 }
 
@@ -71,17 +100,17 @@ pub async fn create_segment_is_empty_and_readable<S: Ports>(store: Arc<S>) {
         .await
         .expect("create");
     assert_eq!(created.title, "VIP 客户");
-    assert!(created.customers.is_empty());
-    assert_eq!(store.get_segment(created.id).await.unwrap(), created);
+    assert!(member_ids(&*store, created.id).await.is_empty());
+    assert_eq!(store.segment_head(created.id).await.unwrap(), created);
     let other = new_segment(&*store, "VIP 客户").await;
     assert_ne!(other.id, created.id, "titles need not be unique");
 }
 
 pub async fn get_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
-    expect_not_found(store.get_segment(missing_segment()).await, "missing");
+    expect_not_found(store.segment_head(missing_segment()).await, "missing");
     let s = new_segment(&*store, "Gone").await;
     store.delete_segment(s.id).await.unwrap();
-    expect_not_found(store.get_segment(s.id).await, "deleted");
+    expect_not_found(store.segment_head(s.id).await, "deleted");
 }
 
 pub async fn rename_segment_keeps_members<S: Ports>(store: Arc<S>) {
@@ -95,11 +124,8 @@ pub async fn rename_segment_keeps_members<S: Ports>(store: Arc<S>) {
         .expect("rename");
     assert_eq!(renamed.id, s.id);
     assert_eq!(renamed.title, "New");
-    assert_eq!(
-        renamed.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [a.id, b.id]
-    );
-    assert_eq!(store.get_segment(s.id).await.unwrap(), renamed);
+    assert_eq!(member_ids(&*store, s.id).await, [a.id, b.id]);
+    assert_eq!(store.segment_head(s.id).await.unwrap(), renamed);
     assert_eq!(
         get(&*store, a.id).await.segments,
         [SegmentRef {
@@ -127,7 +153,11 @@ pub async fn delete_segment_keeps_customers<S: Ports>(store: Arc<S>) {
     store.add_members(doomed.id, &[a.id, b.id]).await.unwrap();
     store.add_members(kept.id, &[a.id]).await.unwrap();
     store.delete_segment(doomed.id).await.expect("delete");
-    expect_not_found(store.get_segment(doomed.id).await, "deleted segment");
+    expect_not_found(store.segment_head(doomed.id).await, "deleted segment");
+    assert!(
+        member_ids(&*store, doomed.id).await.is_empty(),
+        "memberships go"
+    );
     assert_eq!(customer_count(&*store).await, 2, "customers stay");
     assert_eq!(
         get(&*store, a.id).await.segments,
@@ -152,8 +182,8 @@ pub async fn delete_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
     expect_not_found(store.delete_segment(s.id).await, "deleted twice");
 }
 
-pub async fn list_segments_pages_by_id_with_count<S: Ports>(store: Arc<S>) {
-    let empty = store.list_segments(PageRequest::default()).await.unwrap();
+pub async fn segment_heads_page_by_id_with_count<S: Ports>(store: Arc<S>) {
+    let empty = store.segment_heads(PageRequest::default()).await.unwrap();
     assert_eq!((empty.count, empty.items.len()), (0, 0));
     let s1 = new_segment(&*store, "Zeta").await;
     let s2 = new_segment(&*store, "Alpha").await;
@@ -163,30 +193,126 @@ pub async fn list_segments_pages_by_id_with_count<S: Ports>(store: Arc<S>) {
     store.add_members(s2.id, &[b.id, a.id]).await.unwrap();
     store.add_members(s3.id, &[b.id]).await.unwrap();
     let page = |n: u64| PageRequest::new(n, Some(2)).unwrap();
-    let first = store.list_segments(page(1)).await.unwrap();
+    let first = store.segment_heads(page(1)).await.unwrap();
     assert_eq!(first.count, 3);
     assert_eq!(first.request, page(1));
-    assert_eq!(
-        first.items.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [s1.id, s2.id]
-    );
-    assert!(first.items[0].customers.is_empty());
-    for (listed, expected) in first.items.iter().zip([s1.id, s2.id]) {
-        assert_eq!(*listed, store.get_segment(expected).await.unwrap());
+    assert_eq!(first.items, [s1.clone(), s2.clone()]);
+    for head in &first.items {
+        assert_eq!(*head, store.segment_head(head.id).await.unwrap());
     }
-    assert_eq!(
-        first.items[1]
-            .customers
-            .iter()
-            .map(|c| c.id)
-            .collect::<Vec<_>>(),
-        [a.id, b.id]
-    );
-    let second = store.list_segments(page(2)).await.unwrap();
+    let second = store.segment_heads(page(2)).await.unwrap();
     assert_eq!(second.count, 3);
-    assert_eq!(second.items, [store.get_segment(s3.id).await.unwrap()]);
-    let past = store.list_segments(page(3)).await.unwrap();
+    assert_eq!(second.items, [s3]);
+    let past = store.segment_heads(page(3)).await.unwrap();
     assert_eq!((past.count, past.items.len()), (3, 0));
+}
+
+pub async fn segment_members_page_by_keyset_without_skips_or_repeats<S: Ports>(store: Arc<S>) {
+    let s1 = new_segment(&*store, "One").await.id;
+    let empty = new_segment(&*store, "Empty").await.id;
+    let s3 = new_segment(&*store, "Three").await.id;
+    let unasked = new_segment(&*store, "Not asked for").await.id;
+    let ids = create_customers(&store, 9).await;
+    store.add_members(s1, &ids[..7]).await.unwrap();
+    store.add_members(s3, &ids[4..]).await.unwrap();
+    store.add_members(unasked, &ids).await.unwrap();
+    let mut expected: Vec<(SegmentId, CustomerId)> = ids[..7].iter().map(|c| (s1, *c)).collect();
+    expected.extend(ids[4..].iter().map(|c| (s3, *c)));
+    for limit in [1, 2, 3, 7, 8, 12, 13, 100] {
+        let all = read_all(&*store, &[s3, empty, s1], limit).await;
+        assert_eq!(
+            pairs(&all),
+            expected,
+            "limit {limit}: by segment then customer id, each member once"
+        );
+    }
+    // A full page says nothing about what follows; a short one is the end.
+    let full = store.segment_members(&[s1, s3], None, 12).await.unwrap();
+    assert_eq!(pairs(&full), expected[..12]);
+    let rest = store
+        .segment_members(&[s1, s3], Some((s3, ids[7])), 12)
+        .await
+        .unwrap();
+    assert_eq!(pairs(&rest), expected[11..]);
+    assert!(store
+        .segment_members(&[s1, s3], Some((s3, ids[8])), 12)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .segment_members(&[s1, s3], None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    // Each member is the customer's list item without its segments.
+    for member in &full {
+        let mut summary = get(&*store, member.customer.id).await.summary();
+        assert!(!summary.segments.is_empty());
+        summary.segments.clear();
+        assert_eq!(member.customer, summary);
+    }
+}
+
+pub async fn segment_members_continue_past_changes_between_pages<S: Ports>(store: Arc<S>) {
+    let s = new_segment(&*store, "Seg").await.id;
+    let ids = create_customers(&store, 8).await;
+    store.add_members(s, &ids[..6]).await.unwrap();
+    let first = store.segment_members(&[s], None, 3).await.unwrap();
+    assert_eq!(
+        first.iter().map(|m| m.customer.id).collect::<Vec<_>>(),
+        ids[..3]
+    );
+    // The last member read leaves, one behind the cursor leaves, one ahead
+    // leaves and one ahead joins: the next page starts after the cursor all
+    // the same and shows the members as they now are.
+    store
+        .remove_members(s, &[ids[2], ids[0], ids[4]])
+        .await
+        .unwrap();
+    store.add_members(s, &[ids[7]]).await.unwrap();
+    let after = Some((s, ids[2]));
+    let next = store.segment_members(&[s], after, 3).await.unwrap();
+    assert_eq!(
+        next.iter().map(|m| m.customer.id).collect::<Vec<_>>(),
+        [ids[3], ids[5], ids[7]]
+    );
+}
+
+pub async fn segment_members_of_an_unknown_segment_are_none<S: Ports>(store: Arc<S>) {
+    let s = new_segment(&*store, "Seg").await.id;
+    let a = create_named(&*store, "A").await.id;
+    store.add_members(s, &[a]).await.unwrap();
+    assert!(store
+        .segment_members(&[missing_segment()], None, 10)
+        .await
+        .expect("an unknown segment is not an error")
+        .is_empty());
+    let mixed = store
+        .segment_members(&[missing_segment(), s], None, 10)
+        .await
+        .unwrap();
+    assert_eq!(pairs(&mixed), [(s, a)]);
+    assert!(store
+        .segment_members(&[missing_segment()], Some((missing_segment(), a)), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.delete_segment(s).await.unwrap();
+    assert!(store
+        .segment_members(&[s], Some((s, a)), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .segment_members(&[s], None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .segment_members(&[], None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn add_members_is_idempotent<S: Ports>(store: Arc<S>) {
@@ -296,13 +422,15 @@ pub async fn members_ordered_by_id_with_empty_segments<S: Ports>(store: Arc<S>) 
     let shuffled = [ids[3], ids[0], ids[4], ids[1]];
     store.add_members(s.id, &shuffled).await.unwrap();
     store.add_members(other.id, &ids).await.unwrap();
-    let segment = store.get_segment(s.id).await.unwrap();
+    let members = store.segment_members(&[s.id], None, 100).await.unwrap();
     assert_eq!(
-        segment.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
+        members.iter().map(|m| m.customer.id).collect::<Vec<_>>(),
         [ids[0], ids[1], ids[3], ids[4]],
         "ordered by customer id"
     );
-    for member in &segment.customers {
+    for member in &members {
+        assert_eq!(member.segment, s.id);
+        let member = &member.customer;
         assert!(member.segments.is_empty(), "a member's segments stay empty");
         let mut expected = get(&*store, member.id).await.summary();
         assert_eq!(
@@ -323,10 +451,7 @@ pub async fn customer_segments_field_lists_memberships<S: Ports>(store: Arc<S>) 
     let b = create_named(&*store, "B").await.id;
     store.add_members(alpha.id, &[a]).await.unwrap();
     store.add_members(zeta.id, &[a, b]).await.unwrap();
-    let r = |s: &Segment| SegmentRef {
-        id: s.id,
-        title: s.title.clone(),
-    };
+    let r = |s: &SegmentRef| s.clone();
     assert_eq!(
         get(&*store, a).await.segments,
         [r(&zeta), r(&alpha)],
@@ -382,9 +507,11 @@ pub async fn add_more_than_ten_thousand_members_at_once<S: Ports>(store: Arc<S>)
         .add_members(s.id, &ids)
         .await
         .expect("add more than 10 000 members at once");
-    let segment = store.get_segment(s.id).await.unwrap();
-    assert_eq!(segment.customers.len(), N);
-    assert!(segment.customers.windows(2).all(|w| w[0].id < w[1].id));
+    let members = read_all(&*store, &[s.id], 500).await;
+    assert_eq!(members.len(), N);
+    assert!(members
+        .windows(2)
+        .all(|w| w[0].customer.id < w[1].customer.id));
     let in_segment = CustomerFilter {
         segment: Some(s.id.get()),
         ..Default::default()

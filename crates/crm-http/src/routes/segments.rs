@@ -1,19 +1,41 @@
-//! `/api/crm/segment/`: segments and their members.
+//! `/api/crm/segment/`: segments and their members. Every answer that embeds
+//! members is streamed as it is read (`segment_stream`), so its cost does not
+//! grow with the segments' size.
 
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{HttpRequest, HttpResponse};
-use crm_domain::segment::SegmentId;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use crm_domain::segment::{SegmentId, SegmentRef};
 use crm_domain::FieldErrors;
 
 use super::{collection, instance, path_id, resource, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST};
 use crate::body::JsonBody;
-use crate::dto::SegmentDto;
+use crate::dto::{PageDto, SegmentDto};
 use crate::error::ApiError;
 use crate::input::{self, Query};
+use crate::observe::RequestId;
 use crate::pagination;
+use crate::segment_stream::Writer;
 use crate::{ApiSettings, Services};
 
 type Result<T> = std::result::Result<T, ApiError>;
+
+/// The request id, for what is logged after the answer has started.
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|id| id.0.clone())
+}
+
+/// The 200 answer for segment `head` with its members, streamed.
+async fn answer(
+    req: &HttpRequest,
+    services: &Services,
+    settings: &ApiSettings,
+    head: SegmentRef,
+) -> Result<HttpResponse> {
+    let writer = Writer::single(services.segments.clone(), settings.render(), head);
+    Ok(writer
+        .respond(&settings.segment_streams, request_id(req))
+        .await?)
+}
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(collection(&SEGMENT_LIST, list, create))
@@ -46,20 +68,23 @@ async fn list(
 ) -> Result<HttpResponse> {
     let query = Query::parse(req.query_string())?;
     let page = pagination::page_request(&query)?;
-    let result = services.segments.list(page).await?;
-    let r = settings.render();
-    let body = pagination::envelope(&req, &settings, &query, result, |s| SegmentDto::new(s, r));
-    Ok(HttpResponse::Ok().json(body))
+    let heads = services.segments.list(page).await?;
+    let envelope: PageDto<SegmentDto> = pagination::empty_envelope(&req, &settings, &query, &heads);
+    let writer = Writer::page(
+        services.segments.clone(),
+        settings.render(),
+        &envelope,
+        heads.items,
+    );
+    Ok(writer
+        .respond(&settings.segment_streams, request_id(&req))
+        .await?)
 }
 
-async fn create(
-    services: web::Data<Services>,
-    settings: web::Data<ApiSettings>,
-    body: JsonBody,
-) -> Result<HttpResponse> {
+async fn create(services: web::Data<Services>, body: JsonBody) -> Result<HttpResponse> {
     let title = input::segment_title(&body.0, true)?.expect("a required title is present");
     let segment = services.segments.create(title).await?;
-    Ok(HttpResponse::Created().json(SegmentDto::new(&segment, settings.render())))
+    Ok(HttpResponse::Created().json(SegmentDto::head(&segment)))
 }
 
 async fn retrieve(
@@ -67,8 +92,8 @@ async fn retrieve(
     services: web::Data<Services>,
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse> {
-    let segment = services.segments.get(segment_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
+    let head = services.segments.get(segment_id(&req)?).await?;
+    answer(&req, &services, &settings, head).await
 }
 
 async fn rename(
@@ -83,11 +108,11 @@ async fn rename(
         Ok(title) => title,
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
-    let segment = match title {
+    let head = match title {
         Some(title) => services.segments.rename(id, title).await?,
         None => services.segments.get(id).await?,
     };
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
+    answer(&req, &services, &settings, head).await
 }
 
 async fn destroy(req: HttpRequest, services: web::Data<Services>) -> Result<HttpResponse> {
@@ -106,8 +131,8 @@ async fn add_members(
         Ok(customers) => customers,
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
-    let segment = services.segments.add_members(id, customers).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
+    let head = services.segments.add_members(id, customers).await?;
+    answer(&req, &services, &settings, head).await
 }
 
 async fn remove_members(
@@ -120,6 +145,6 @@ async fn remove_members(
         Ok(customers) => customers,
         Err(errors) => return Err(not_found_first(&services, id, errors).await),
     };
-    let segment = services.segments.remove_members(id, customers).await?;
-    Ok(HttpResponse::Ok().json(SegmentDto::new(&segment, settings.render())))
+    let head = services.segments.remove_members(id, customers).await?;
+    answer(&req, &services, &settings, head).await
 }
