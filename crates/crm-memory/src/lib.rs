@@ -99,6 +99,7 @@
 //!   them.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
