@@ -132,9 +132,11 @@ impl TestApp {
         settings.shutdown_timeout_seconds = 1;
         adjust(&mut settings);
         let backend = Backend::open(&settings).expect("open backend");
-        let auth = backend.services(&settings).auth;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let running = crm_server::build(&settings, backend, listener).expect("build server");
+        // The server's own service: a client deleted through it leaves its
+        // token cache at once, as it does for the operator's CLI.
+        let auth = running.auth.clone();
         actix_web::rt::spawn(running.server);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -352,6 +352,149 @@ pub struct Grant {
     pub expires_at: OffsetDateTime,
 }
 
+/// Validated bearer tokens kept in memory, by digest, so that checking a
+/// token costs no round trip to the store.
+///
+/// The cache is only as good as what tells it about revocations: an adapter
+/// that hears every deletion of a token (PostgreSQL's LISTEN/NOTIFY) calls
+/// [`TokenCache::invalidate`] for each and [`TokenCache::set_live`] as its
+/// channel comes and goes. While it is not live the cache is empty and
+/// unused, so a lost channel can never let a revoked token through; every
+/// check then goes to the store. Entries are never served past the token's
+/// expiry, and at most `capacity` are kept.
+#[derive(Debug)]
+pub struct TokenCache {
+    state: std::sync::Mutex<CacheState>,
+    capacity: usize,
+    propagation: std::time::Duration,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entries: std::collections::HashMap<String, Grant>,
+    /// Bumped by every invalidation: a lookup that raced with one does not
+    /// put what it read (possibly the revoked token) into the cache.
+    generation: u64,
+    live: bool,
+}
+
+impl TokenCache {
+    /// An empty cache holding at most `capacity` tokens, not yet live.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: std::sync::Mutex::default(),
+            capacity,
+            propagation: std::time::Duration::ZERO,
+            hits: Default::default(),
+            misses: Default::default(),
+        }
+    }
+
+    /// How long a revocation takes to reach every instance's cache once it
+    /// is committed (what the feeding channel needs); a revocation made here
+    /// is answered only after that, so that the very next request anywhere
+    /// is refused.
+    pub fn with_propagation(mut self, propagation: std::time::Duration) -> Self {
+        self.propagation = propagation;
+        self
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // A panic while holding the lock leaves a consistent map behind.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether revocations are being heard. Either way the cache is
+    /// emptied: what it held may have been revoked unheard.
+    pub fn set_live(&self, live: bool) {
+        let mut state = self.state();
+        state.entries.clear();
+        state.generation += 1;
+        state.live = live;
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.state().live
+    }
+
+    /// Forgets the token with this digest.
+    pub fn invalidate(&self, token_hash: &str) {
+        let mut state = self.state();
+        state.entries.remove(token_hash);
+        state.generation += 1;
+    }
+
+    /// Forgets every token of the client.
+    pub fn invalidate_client(&self, client_id: &str) {
+        let mut state = self.state();
+        state
+            .entries
+            .retain(|_, grant| grant.client_id != client_id);
+        state.generation += 1;
+    }
+
+    /// Tokens held now.
+    pub fn len(&self) -> usize {
+        self.state().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lookups answered from the cache, and lookups that went to the store
+    /// while it was live.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
+    }
+
+    fn get(&self, token_hash: &str, now: OffsetDateTime) -> Option<Grant> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let state = self.state();
+        if !state.live {
+            return None;
+        }
+        let found = state
+            .entries
+            .get(token_hash)
+            .filter(|grant| grant.expires_at > now)
+            .cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Relaxed);
+        found
+    }
+
+    /// The generation to hand back to [`TokenCache::fill`].
+    fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
+    /// Keeps `grant` unless an invalidation happened since `seen`.
+    fn fill(&self, token_hash: String, grant: Grant, seen: u64) {
+        let mut state = self.state();
+        if !state.live || state.generation != seen || self.capacity == 0 {
+            return;
+        }
+        if state.entries.len() >= self.capacity {
+            let now = OffsetDateTime::now_utc();
+            state.entries.retain(|_, g| g.expires_at > now);
+            if state.entries.len() >= self.capacity {
+                if let Some(victim) = state.entries.keys().next().cloned() {
+                    state.entries.remove(&victim);
+                }
+            }
+        }
+        state.entries.insert(token_hash, grant);
+    }
+}
+
 /// The OAuth 2.0 use cases.
 #[derive(Clone)]
 pub struct AuthService {
@@ -359,6 +502,7 @@ pub struct AuthService {
     tokens: Arc<dyn TokenStore>,
     token_ttl: Duration,
     max_tokens_per_client: NonZeroUsize,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl AuthService {
@@ -372,7 +516,15 @@ impl AuthService {
             tokens,
             token_ttl,
             max_tokens_per_client: Self::DEFAULT_MAX_TOKENS_PER_CLIENT,
+            cache: None,
         }
+    }
+
+    /// Checks bearer tokens against `cache` first (see [`TokenCache`] for
+    /// what keeps it correct).
+    pub fn with_token_cache(mut self, cache: Arc<TokenCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Live tokens a client may hold unless configured otherwise.
@@ -432,7 +584,11 @@ impl AuthService {
         if !is_plausible_client_id(id) {
             return Err(Error::NotFound);
         }
-        Ok(self.clients.delete_client(id).await?)
+        self.clients.delete_client(id).await?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate_client(id);
+        }
+        Ok(())
     }
 
     /// Checks a client's credentials, in constant time for the secret.
@@ -496,7 +652,13 @@ impl AuthService {
 
     /// What the bearer `token` grants, if it is known and not expired.
     pub async fn authenticate_token(&self, token: &str) -> Result<Grant, AuthError> {
-        let record = self.tokens.find_token(&digest(token)).await?;
+        let token_hash = digest(token);
+        let cache = self.cache.as_deref();
+        if let Some(grant) = cache.and_then(|c| c.get(&token_hash, OffsetDateTime::now_utc())) {
+            return Ok(grant);
+        }
+        let seen = cache.map(TokenCache::generation);
+        let record = self.tokens.find_token(&token_hash).await?;
         let Some(record) = record else {
             return Err(AuthError::InvalidToken(
                 "The access token is invalid or has been revoked.",
@@ -505,18 +667,42 @@ impl AuthService {
         if record.expires_at <= OffsetDateTime::now_utc() {
             return Err(AuthError::InvalidToken("The access token has expired."));
         }
-        Ok(Grant {
+        let grant = Grant {
             client_id: record.client_id,
             scopes: record.scopes,
             issued_at: record.issued_at,
             expires_at: record.expires_at,
-        })
+        };
+        if let (Some(cache), Some(seen)) = (cache, seen) {
+            cache.fill(token_hash, grant.clone(), seen);
+        }
+        Ok(grant)
     }
 
     /// Revokes `token` if `client` owns it (RFC 7009: unknown tokens are fine).
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), AuthError> {
-        self.tokens.revoke_token(&digest(token), &client.id).await?;
+        let token_hash = digest(token);
+        if self.tokens.revoke_token(&token_hash, &client.id).await? {
+            if let Some(cache) = &self.cache {
+                cache.invalidate(&token_hash);
+            }
+        }
         Ok(())
+    }
+
+    /// The token cache's (hits, misses), when there is one.
+    pub fn token_cache_counts(&self) -> Option<(u64, u64)> {
+        self.cache.as_deref().map(TokenCache::counts)
+    }
+
+    /// How long the caller of [`AuthService::revoke`] should wait before
+    /// answering, so that every instance has heard of the revocation: zero
+    /// without a live cache.
+    pub fn revocation_propagation(&self) -> std::time::Duration {
+        self.cache
+            .as_deref()
+            .filter(|c| c.is_live())
+            .map_or(std::time::Duration::ZERO, |c| c.propagation)
     }
 
     /// Deletes expired tokens; returns how many.
@@ -702,6 +888,122 @@ mod tests {
             .unwrap();
         assert_eq!(issued.expires_in, 36000);
         assert_eq!(issued.access_token.expose().len(), SECRET_LEN);
+    }
+
+    fn live_record(hash: &str) -> TokenRecord {
+        TokenRecord {
+            token_hash: hash.to_owned(),
+            client_id: "c1".into(),
+            scopes: ScopeSet::all(),
+            issued_at: OffsetDateTime::now_utc(),
+            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_live_cache_answers_repeated_checks_without_the_store() {
+        let mut tokens = MockTokenStore::new();
+        tokens
+            .expect_find_token()
+            .times(1)
+            .returning(|hash| Ok(Some(live_record(hash))));
+        let cache = Arc::new(TokenCache::new(10));
+        cache.set_live(true);
+        let svc = service(MockClientStore::new(), tokens).with_token_cache(cache.clone());
+        for _ in 0..5 {
+            assert_eq!(svc.authenticate_token("t").await.unwrap().client_id, "c1");
+        }
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_is_not_live_is_not_used() {
+        let mut tokens = MockTokenStore::new();
+        tokens
+            .expect_find_token()
+            .times(3)
+            .returning(|hash| Ok(Some(live_record(hash))));
+        let cache = Arc::new(TokenCache::new(10));
+        let svc = service(MockClientStore::new(), tokens).with_token_cache(cache.clone());
+        for _ in 0..3 {
+            svc.authenticate_token("t").await.unwrap();
+        }
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn invalidation_and_loss_of_the_channel_empty_the_cache() {
+        let mut tokens = MockTokenStore::new();
+        tokens
+            .expect_find_token()
+            .returning(|hash| Ok(Some(live_record(hash))));
+        tokens.expect_revoke_token().returning(|_, _| Ok(true));
+        let mut clients = MockClientStore::new();
+        clients.expect_delete_client().returning(|_| Ok(()));
+        let cache = Arc::new(TokenCache::new(10));
+        cache.set_live(true);
+        let svc = service(clients, tokens).with_token_cache(cache.clone());
+        svc.authenticate_token("a").await.unwrap();
+        svc.authenticate_token("b").await.unwrap();
+        cache.invalidate(&digest("a"));
+        assert_eq!(cache.len(), 1);
+        svc.revoke(&client("read"), "b").await.unwrap();
+        assert!(
+            cache.is_empty(),
+            "a revocation through this instance is local at once"
+        );
+        svc.authenticate_token("a").await.unwrap();
+        svc.delete_client("c1").await.unwrap();
+        assert!(cache.is_empty(), "deleting the client forgets its tokens");
+        svc.authenticate_token("a").await.unwrap();
+        cache.set_live(false);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_with_an_invalidation_is_not_cached() {
+        let cache = TokenCache::new(10);
+        cache.set_live(true);
+        let seen = cache.generation();
+        cache.invalidate("x");
+        let grant = Grant {
+            client_id: "c1".into(),
+            scopes: ScopeSet::all(),
+            issued_at: OffsetDateTime::now_utc(),
+            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+        };
+        cache.fill("x".into(), grant.clone(), seen);
+        assert!(cache.is_empty());
+        cache.fill("x".into(), grant, cache.generation());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_never_serves_an_expired_token() {
+        let cache = TokenCache::new(3);
+        cache.set_live(true);
+        let now = OffsetDateTime::now_utc();
+        let grant = |expires_at| Grant {
+            client_id: "c1".into(),
+            scopes: ScopeSet::all(),
+            issued_at: now,
+            expires_at,
+        };
+        for i in 0..10 {
+            cache.fill(
+                format!("t{i}"),
+                grant(now + Duration::hours(1)),
+                cache.generation(),
+            );
+        }
+        assert_eq!(cache.len(), 3);
+        cache.set_live(true);
+        cache.fill(
+            "old".into(),
+            grant(now - Duration::seconds(1)),
+            cache.generation(),
+        );
+        assert_eq!(cache.get("old", now), None);
     }
 
     #[tokio::test]

@@ -24,6 +24,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    token_cache: IntCounterVec,
 }
 
 impl Metrics {
@@ -57,10 +58,19 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let token_cache = IntCounterVec::new(
+            Opts::new(
+                "auth_token_cache_lookups_total",
+                "Bearer token checks answered from the in-memory cache (hit) or the database (miss), while the cache is live.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(pool.clone()),
+            Box::new(token_cache.clone()),
         ] {
             registry
                 .register(collector)
@@ -71,6 +81,7 @@ impl Metrics {
             requests,
             latency,
             pool,
+            token_cache,
         }
     }
 
@@ -92,6 +103,12 @@ impl Metrics {
             ("max", state.max),
         ] {
             self.pool.with_label_values(&[name]).set(i64::from(value));
+        }
+        if let Some((hits, misses)) = services.auth.token_cache_counts() {
+            for (result, total) in [("hit", hits), ("miss", misses)] {
+                let counter = self.token_cache.with_label_values(&[result]);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
         }
         let mut out = Vec::new();
         TextEncoder::new()

@@ -6,6 +6,7 @@
 mod backend;
 #[path = "../../diesel-shared/mod.rs"]
 mod common;
+pub mod revocations;
 #[path = "../../diesel-shared/schema.rs"]
 pub mod schema;
 #[cfg(feature = "testing")]
@@ -14,8 +15,9 @@ pub mod testing;
 use std::time::Duration;
 
 use crm_domain::RepoError;
+use diesel::connection::CacheSize;
 use diesel::pg::PgConnection;
-use diesel::r2d2::Pool;
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -35,6 +37,12 @@ pub struct PgConfig {
     pub pool_size: u32,
     /// How long a request waits for a free connection before failing fast.
     pub connect_timeout: Duration,
+    /// Whether pooled connections keep Diesel's cache of named prepared
+    /// statements. Turn it off behind a pooler in transaction mode (PgBouncer
+    /// before 1.21), where the next transaction may run on another server
+    /// connection that never saw the statement; queries are then sent with
+    /// their parameters in one round trip (`PQsendQueryParams`).
+    pub prepared_statements: bool,
 }
 
 impl PgConfig {
@@ -43,6 +51,7 @@ impl PgConfig {
             url: url.into(),
             pool_size: 10,
             connect_timeout: Duration::from_secs(5),
+            prepared_statements: true,
         }
     }
 }
@@ -51,10 +60,13 @@ impl PgStore {
     /// Builds the pool. It does not wait for the database: connections are
     /// made on demand, so a server can start while PostgreSQL is still down.
     pub fn new(config: &PgConfig) -> Result<Self, RepoError> {
-        let builder = Pool::builder()
+        let mut builder = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(0))
             .test_on_check_out(false);
+        if !config.prepared_statements {
+            builder = builder.connection_customizer(Box::new(Unprepared));
+        }
         Ok(Self::build(
             builder,
             common::store::Manager::new(&config.url),
@@ -68,6 +80,17 @@ impl PgStore {
         let mut conn = PgConnection::establish(url)
             .map_err(|e| RepoError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         run_migrations(&mut conn)
+    }
+}
+
+/// Disables the statement cache of each new pooled connection.
+#[derive(Clone, Copy, Debug)]
+struct Unprepared;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Unprepared {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        Ok(())
     }
 }
 

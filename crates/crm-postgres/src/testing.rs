@@ -76,19 +76,9 @@ fn ensure_template(admin: &str) -> String {
             .load(&mut conn)
             .expect("list templates");
             if !existing.iter().any(|d| d.datname == name) {
-                // Templates of older schemas are no longer needed.
-                for old in &existing {
-                    let _ = diesel::sql_query(format!(
-                        "ALTER DATABASE \"{0}\" IS_TEMPLATE false; ",
-                        old.datname
-                    ))
-                    .execute(&mut conn);
-                    let _ = diesel::sql_query(format!(
-                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                        old.datname
-                    ))
-                    .execute(&mut conn);
-                }
+                // Templates of other schemas stay: another checkout on the
+                // same server (a branch with other migrations) may be using
+                // one right now. They are small; drop them by hand.
                 let building = format!("{name}_building");
                 diesel::sql_query(format!(
                     "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"

@@ -90,6 +90,7 @@ impl Backend {
             let mut config = PgConfig::new(&settings.database_url);
             config.pool_size = settings.db_pool_size;
             config.connect_timeout = timeout;
+            config.prepared_statements = settings.db_prepared_statements;
             return Ok(Self::Postgres(PgStore::new(&config)?));
         }
         let mut config = SqliteConfig::new(settings.sqlite_path());
@@ -102,7 +103,7 @@ impl Backend {
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
         if settings.is_postgres() {
-            return Ok(PgStore::migrate(&settings.database_url)?);
+            return Ok(PgStore::migrate(settings.migration_url())?);
         }
         Ok(SqliteStore::migrate(settings.sqlite_path())?)
     }
@@ -182,6 +183,9 @@ pub struct Running {
     pub lifecycle: Lifecycle,
     /// How long to keep serving after a stop signal, before stopping.
     pub drain: Duration,
+    /// The OAuth service the server uses (with its token cache, if any), for
+    /// operator actions in the same process.
+    pub auth: AuthService,
 }
 
 impl Running {
@@ -293,8 +297,22 @@ pub fn build(
         addr: settings.bind.clone(),
         source,
     })?;
-    let services = backend.services(settings);
+    let mut services = backend.services(settings);
+    let cache_size = usize::try_from(settings.token_cache_size).unwrap_or(usize::MAX);
+    if let (Backend::Postgres(_), true) = (&backend, cache_size > 0) {
+        // PostgreSQL tells every instance about revocations, so validated
+        // tokens can be kept here. (On SQLite a token check is an
+        // in-process read already, and another process — the CLI deleting a
+        // client — could not tell this one.)
+        let cache = Arc::new(
+            crm_domain::auth::TokenCache::new(cache_size)
+                .with_propagation(crm_postgres::revocations::PROPAGATION),
+        );
+        crm_postgres::revocations::spawn_revocation_listener(settings.database_url.clone(), &cache);
+        services.auth = services.auth.with_token_cache(cache);
+    }
     spawn_token_purge(services.auth.clone());
+    let auth = services.auth.clone();
     let rate_limiter = crm_http::throttle::ClientRateLimiter::new(
         settings.rate_limit_per_second,
         settings.rate_limit_burst,
@@ -350,5 +368,6 @@ pub fn build(
         handle,
         lifecycle,
         drain: Duration::from_secs(settings.shutdown_drain_seconds),
+        auth,
     })
 }

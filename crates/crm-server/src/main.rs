@@ -137,6 +137,11 @@ async fn client_command(settings: &Settings, command: ClientCommand) -> Result<(
                 }
                 other => failed(other),
             })?;
+            if settings.is_postgres() {
+                // Give every running server the time to hear of it before
+                // the operator goes on.
+                std::thread::sleep(crm_postgres::revocations::PROPAGATION);
+            }
             tracing::info!(client_id, "client deleted; its tokens are revoked");
         }
     }

@@ -16,6 +16,16 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// A direct PostgreSQL URL (not through a transaction-mode pooler) for
+    /// what needs a session: migrations and their advisory lock. Default: DATABASE_URL.
+    #[arg(long, env = "CRM_DATABASE_DIRECT_URL", global = true)]
+    pub database_direct_url: Option<String>,
+
+    /// Cache named prepared statements on pooled PostgreSQL connections; set
+    /// false behind PgBouncer < 1.21 in transaction pooling mode.
+    #[arg(long, env = "CRM_DB_PREPARED_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub db_prepared_statements: bool,
+
     /// Address and port to listen on.
     #[arg(
         long,
@@ -90,6 +100,12 @@ pub struct Settings {
     #[arg(long, env = "CRM_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_connections: Option<u64>,
 
+    /// Validated access tokens kept in memory (PostgreSQL only; revocations
+    /// reach every instance through LISTEN/NOTIFY). 0 (the default): check
+    /// every token against the database.
+    #[arg(long, env = "CRM_TOKEN_CACHE_SIZE", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000), global = true)]
+    pub token_cache_size: u64,
+
     /// Live access tokens a client may hold; issuing one more revokes its oldest.
     #[arg(long, env = "CRM_MAX_TOKENS_PER_CLIENT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_tokens_per_client: u64,
@@ -122,6 +138,8 @@ impl Settings {
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
+            database_direct_url: None,
+            db_prepared_statements: true,
             bind: "127.0.0.1:0".into(),
             db_pool_size: 10,
             db_timeout_seconds: 2,
@@ -137,6 +155,7 @@ impl Settings {
             body_timeout_seconds: 10,
             max_connections: None,
             max_tokens_per_client: 100,
+            token_cache_size: 0,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),
         }
@@ -156,6 +175,14 @@ impl Settings {
     }
 
     /// The database URL with any password replaced, for messages and logs.
+    /// The URL migrations use: `database_direct_url`, else `database_url`.
+    pub fn migration_url(&self) -> &str {
+        self.database_direct_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+            .unwrap_or(&self.database_url)
+    }
+
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
     }
@@ -235,5 +262,28 @@ mod tests {
             "postgres://crm:***@db:5432/crm"
         );
         assert_eq!(redact_url("crm.sqlite3"), "crm.sqlite3");
+    }
+
+    #[test]
+    fn migrations_use_the_direct_url_when_one_is_set() {
+        let mut settings = Settings::new("postgres://app@127.0.0.1:6432/crm");
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:6432/crm"
+        );
+        settings.database_direct_url = Some(String::new());
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:6432/crm"
+        );
+        settings.database_direct_url = Some("postgres://app@127.0.0.1:5432/crm".into());
+        assert_eq!(
+            settings.migration_url(),
+            "postgres://app@127.0.0.1:5432/crm"
+        );
+        assert!(
+            settings.db_prepared_statements,
+            "prepared statements by default"
+        );
     }
 }

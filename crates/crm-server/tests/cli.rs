@@ -111,6 +111,8 @@ fn help_documents_every_setting() {
         "CRM_UTC_OFFSET",
         "CRM_MAX_BODY_BYTES",
         "CRM_TRUST_PROXY",
+        "CRM_DATABASE_DIRECT_URL",
+        "CRM_DB_PREPARED_STATEMENTS",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }

@@ -32,6 +32,10 @@ impl Server {
     /// Starts `serve` (through `wrapper`, such as `prlimit`, when given)
     /// and waits until it listens.
     fn start(db: &TestDatabase, wrapper: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on(db.url(), wrapper, env)
+    }
+
+    fn start_on(database_url: &str, wrapper: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let binary = env!("CARGO_BIN_EXE_crm-server");
         let mut command = match wrapper.split_first() {
@@ -44,7 +48,7 @@ impl Server {
         };
         command
             .arg("serve")
-            .env("DATABASE_URL", db.url())
+            .env("DATABASE_URL", database_url)
             .env("CRM_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -103,22 +107,35 @@ impl Drop for Server {
     }
 }
 
-/// Registers a client with the CLI and gets a token from the server.
-async fn token(db: &TestDatabase, server: &Server) -> String {
+/// Runs a `crm-server` command (such as `client create`) on a database.
+fn cli(database_url: &str, args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_crm-server"))
-        .args(["client", "create", "--name", "load"])
-        .env("DATABASE_URL", db.url())
+        .args(args)
+        .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .output()
-        .expect("client create");
-    assert!(out.status.success());
+        .expect("run crm-server");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Registers a client with the CLI: its id and secret.
+fn new_client(database_url: &str) -> (String, String) {
+    let out = cli(database_url, &["client", "create", "--name", "load"]);
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let field = |name: &str| created[name].as_str().unwrap().to_owned();
+    (field("client_id"), field("client_secret"))
+}
+
+/// Gets a token for a client from the server.
+async fn token_for(server: &Server, (id, secret): &(String, String)) -> String {
     let resp: Value = reqwest::Client::new()
         .post(server.url("/oauth/token/"))
-        .basic_auth(
-            created["client_id"].as_str().unwrap(),
-            created["client_secret"].as_str(),
-        )
+        .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -127,6 +144,11 @@ async fn token(db: &TestDatabase, server: &Server) -> String {
         .await
         .unwrap();
     resp["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Registers a client with the CLI and gets a token from the server.
+async fn token(db: &TestDatabase, server: &Server) -> String {
+    token_for(server, &new_client(db.url())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -315,4 +337,110 @@ fn connections_past_the_descriptor_limit_wait_instead_of_breaking_the_server() {
         !logs.to_ascii_lowercase().contains("too many open files"),
         "{logs}"
     );
+}
+
+/// The status of a bearer GET of the customer list.
+async fn list_status(http: &reqwest::Client, server: &Server, token: &str) -> u16 {
+    http.get(server.url("/api/crm/customer/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_is_refused_by_another_at_once() {
+    if std::env::var("CRM_TEST_DATABASE_URL").is_err() {
+        eprintln!("SKIPPED: set CRM_TEST_DATABASE_URL to run the two-instance PostgreSQL test");
+        return;
+    }
+    let db = crm_postgres::testing::TestDatabase::create();
+    let env = [
+        ("CRM_SHUTDOWN_DRAIN_SECONDS", "0"),
+        ("CRM_TOKEN_CACHE_SIZE", "1000"),
+    ];
+    let (a, b) = (
+        Server::start_on(db.url(), &[], &env),
+        Server::start_on(db.url(), &[], &env),
+    );
+    let http = reqwest::Client::new();
+    let client = new_client(db.url());
+
+    // Revoked through A: refused by B on the very next request, though B
+    // had the token cached.
+    let token = token_for(&a, &client).await;
+    for server in [&a, &b, &b] {
+        assert_eq!(list_status(&http, server, &token).await, 200);
+    }
+    let metrics = http
+        .get(b.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"auth_token_cache_lookups_total{result="hit"} 1"#),
+        "B's second check came from its cache: {metrics}"
+    );
+    let revoked = http
+        .post(a.url("/oauth/revoke_token/"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        list_status(&http, &b, &token).await,
+        401,
+        "B after revocation on A"
+    );
+    assert_eq!(
+        list_status(&http, &a, &token).await,
+        401,
+        "A after its own revocation"
+    );
+
+    // The client deleted by the CLI (another process): refused everywhere.
+    let token = token_for(&b, &client).await;
+    for server in [&a, &b] {
+        assert_eq!(list_status(&http, server, &token).await, 200);
+    }
+    cli(db.url(), &["client", "delete", &client.0]);
+    for server in [&a, &b] {
+        assert_eq!(
+            list_status(&http, server, &token).await,
+            401,
+            "after client delete"
+        );
+    }
+
+    // B's listening connection lost: B forgets what it cached, so a
+    // revocation it could not hear is still refused.
+    let client = new_client(db.url());
+    let token = token_for(&a, &client).await;
+    assert_eq!(list_status(&http, &b, &token).await, 200);
+    let mut conn = <diesel::PgConnection as diesel::Connection>::establish(db.url()).unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM oauth_tokens"), &mut conn).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        list_status(&http, &b, &token).await,
+        401,
+        "after the channel was lost"
+    );
+    // And B caches again once it listens again.
+    let token = token_for(&a, &client).await;
+    assert_eq!(list_status(&http, &b, &token).await, 200);
 }

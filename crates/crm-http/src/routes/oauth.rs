@@ -170,6 +170,13 @@ async fn revoke(
         .get("token")?
         .ok_or_else(ApiError::oauth_invalid_request)?;
     services.auth.revoke(&client, token).await?;
+    // Other instances drop the token from their caches when the revocation
+    // reaches them; answer once it has, so the very next request anywhere is
+    // refused.
+    let propagation = services.auth.revocation_propagation();
+    if !propagation.is_zero() {
+        actix_web::rt::time::sleep(propagation).await;
+    }
     Ok(no_store().finish())
 }
 

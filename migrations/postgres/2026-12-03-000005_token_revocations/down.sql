@@ -1,0 +1,2 @@
+DROP TRIGGER oauth_tokens_notify_deleted ON oauth_tokens;
+DROP FUNCTION crm_notify_token_deleted();
