@@ -103,7 +103,7 @@ impl Backend {
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
         if settings.is_postgres() {
-            return Ok(PgStore::migrate(settings.migration_url())?);
+            return Ok(PgStore::migrate(settings.direct_url())?);
         }
         Ok(SqliteStore::migrate(settings.sqlite_path())?)
     }
@@ -308,7 +308,11 @@ pub fn build(
             crm_domain::auth::TokenCache::new(cache_size)
                 .with_propagation(crm_postgres::revocations::PROPAGATION),
         );
-        crm_postgres::revocations::spawn_revocation_listener(settings.database_url.clone(), &cache);
+        // LISTEN is session state: never through a transaction-mode pooler.
+        crm_postgres::revocations::spawn_revocation_listener(
+            settings.direct_url().to_owned(),
+            &cache,
+        );
         services.auth = services.auth.with_token_cache(cache);
     }
     spawn_token_purge(services.auth.clone());

@@ -17,7 +17,8 @@ pub struct Settings {
     pub database_url: String,
 
     /// A direct PostgreSQL URL (not through a transaction-mode pooler) for
-    /// what needs a session: migrations and their advisory lock. Default: DATABASE_URL.
+    /// what needs a session: migrations and their advisory lock, the token
+    /// revocation listener. Default: DATABASE_URL.
     #[arg(long, env = "CRM_DATABASE_DIRECT_URL", global = true)]
     pub database_direct_url: Option<String>,
 
@@ -174,15 +175,17 @@ impl Settings {
             .unwrap_or(url)
     }
 
-    /// The database URL with any password replaced, for messages and logs.
-    /// The URL migrations use: `database_direct_url`, else `database_url`.
-    pub fn migration_url(&self) -> &str {
+    /// The URL of what needs a session of its own (migrations and their
+    /// advisory lock, the token revocation listener): `database_direct_url`,
+    /// else `database_url`.
+    pub fn direct_url(&self) -> &str {
         self.database_direct_url
             .as_deref()
             .filter(|url| !url.is_empty())
             .unwrap_or(&self.database_url)
     }
 
+    /// The database URL with any password replaced, for messages and logs.
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
     }
@@ -267,20 +270,11 @@ mod tests {
     #[test]
     fn migrations_use_the_direct_url_when_one_is_set() {
         let mut settings = Settings::new("postgres://app@127.0.0.1:6432/crm");
-        assert_eq!(
-            settings.migration_url(),
-            "postgres://app@127.0.0.1:6432/crm"
-        );
+        assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:6432/crm");
         settings.database_direct_url = Some(String::new());
-        assert_eq!(
-            settings.migration_url(),
-            "postgres://app@127.0.0.1:6432/crm"
-        );
+        assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:6432/crm");
         settings.database_direct_url = Some("postgres://app@127.0.0.1:5432/crm".into());
-        assert_eq!(
-            settings.migration_url(),
-            "postgres://app@127.0.0.1:5432/crm"
-        );
+        assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:5432/crm");
         assert!(
             settings.db_prepared_statements,
             "prepared statements by default"
