@@ -1,0 +1,63 @@
+//! `CouponRepository`.
+
+use async_trait::async_trait;
+use crm_domain::customer::{CouponHolding, CouponId, CouponRepository, CustomerId};
+use crm_domain::RepoError;
+use time::OffsetDateTime;
+
+use crate::{stored, MemoryStore};
+
+fn holding(coupon: i64, granted_at: OffsetDateTime) -> CouponHolding {
+    CouponHolding {
+        coupon_id: CouponId::new(coupon).expect("stored coupon ids are positive"),
+        granted_at,
+    }
+}
+
+#[async_trait]
+impl CouponRepository for MemoryStore {
+    async fn list_coupons(&self, customer: CustomerId) -> Result<Vec<CouponHolding>, RepoError> {
+        let state = self.read();
+        let record = state
+            .customers
+            .get(&customer.get())
+            .ok_or(RepoError::NotFound)?;
+        Ok(record
+            .coupons
+            .iter()
+            .map(|(coupon, granted_at)| holding(*coupon, *granted_at))
+            .collect())
+    }
+
+    async fn grant_coupon(
+        &self,
+        customer: CustomerId,
+        coupon: CouponId,
+        now: OffsetDateTime,
+    ) -> Result<(CouponHolding, bool), RepoError> {
+        let mut state = self.write();
+        let record = state
+            .customers
+            .get_mut(&customer.get())
+            .ok_or(RepoError::NotFound)?;
+        // Coupon holdings leave the customer's `updated_at` as it is.
+        match record.coupons.get(&coupon.get()) {
+            Some(granted_at) => Ok((holding(coupon.get(), *granted_at), false)),
+            None => {
+                let granted_at = stored(now);
+                record.coupons.insert(coupon.get(), granted_at);
+                Ok((holding(coupon.get(), granted_at), true))
+            }
+        }
+    }
+
+    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError> {
+        let mut state = self.write();
+        state
+            .customers
+            .get_mut(&customer.get())
+            .and_then(|record| record.coupons.remove(&coupon.get()))
+            .map(|_| ())
+            .ok_or(RepoError::NotFound)
+    }
+}
