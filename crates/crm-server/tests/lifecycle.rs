@@ -3,7 +3,7 @@
 //! file-descriptor limit (raised at start; connections capped below it).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,14 +11,9 @@ use std::time::{Duration, Instant};
 
 use crm_sqlite::testing::TestDatabase;
 use serde_json::Value;
+use support::free_port;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
 /// A `crm-server serve` child process; killed if the test fails. Its logs
 /// are read as they come, so a busy server never blocks on a full pipe.

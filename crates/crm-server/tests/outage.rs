@@ -7,51 +7,13 @@
 //! test says it is skipped.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crm_server::{Backend, Settings};
+use support::{as_postgres, free_port, pg_bin, postgres_dir};
 
-fn pg_bin(name: &str) -> Option<PathBuf> {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("bin").join(name))
-        .filter(|p| p.exists())
-        .collect();
-    versions.sort();
-    versions.pop()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// Runs a PostgreSQL tool, as the `postgres` user when we are root (the
-/// server refuses to run as root).
-fn pg(tool: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(tool);
-        c
-    } else {
-        Command::new(tool)
-    };
-    cmd.args(args).output().expect("run a PostgreSQL tool")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
 struct PrivatePostgres {
     dir: PathBuf,
@@ -62,18 +24,9 @@ struct PrivatePostgres {
 impl PrivatePostgres {
     fn start() -> Option<Self> {
         let (initdb, pg_ctl) = (pg_bin("initdb")?, pg_bin("pg_ctl")?);
-        let dir = std::env::temp_dir().join(format!("crm_outage_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-        }
+        let dir = postgres_dir("crm_outage");
         let data = dir.join("data");
-        let out = pg(
+        let out = as_postgres(
             &initdb,
             &[
                 "-D",
@@ -107,7 +60,7 @@ impl PrivatePostgres {
             self.port,
             self.dir.display()
         );
-        let out = pg(
+        let out = as_postgres(
             &self.pg_ctl,
             &[
                 "-D",
@@ -129,7 +82,7 @@ impl PrivatePostgres {
 
     fn ctl_stop(&self) {
         let data = self.dir.join("data");
-        let out = pg(
+        let out = as_postgres(
             &self.pg_ctl,
             &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
         );
@@ -148,7 +101,7 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = pg(
+        let _ = as_postgres(
             &self.pg_ctl,
             &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
         );

@@ -9,57 +9,20 @@
 //! them); without them the test says it is skipped.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use crm_server::{Backend, Settings};
+use support::{as_postgres, free_port, is_root, pg_bin, postgres_dir};
 
-fn pg_bin(name: &str) -> Option<PathBuf> {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("bin").join(name))
-        .filter(|p| p.exists())
-        .collect();
-    versions.sort();
-    versions.pop()
-}
+mod support;
 
 fn pgbouncer_bin() -> Option<PathBuf> {
     ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// Runs a tool as the `postgres` user when we are root (PostgreSQL and
-/// PgBouncer refuse to run as root).
-fn as_postgres(tool: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(tool);
-        c
-    } else {
-        Command::new(tool)
-    };
-    cmd.args(args).output().expect("run a PostgreSQL tool")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn check(out: std::process::Output, what: &str) {
@@ -82,16 +45,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Option<Self> {
         let (initdb, pg_ctl, pgbouncer) = (pg_bin("initdb")?, pg_bin("pg_ctl")?, pgbouncer_bin()?);
-        let dir = std::env::temp_dir().join(format!("crm_pgbouncer_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-        }
+        let dir = postgres_dir("crm_pgbouncer");
         let cluster = Self {
             dir: dir.clone(),
             pg_ctl: pg_ctl.clone(),
