@@ -6,12 +6,11 @@
 //! Needs PostgreSQL's server binaries (`initdb`, `pg_ctl`); without them the
 //! test says it is skipped.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crm_server::{Backend, Settings};
-use support::{as_postgres, free_port, pg_bin, postgres_dir};
+use support::{as_postgres, free_port, pg_bin, postgres_dir, serve_with_token};
 
 mod support;
 
@@ -179,29 +178,8 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
     settings.db_pool_size = 4;
     settings.db_timeout_seconds = 1;
     Backend::migrate(&settings).expect("migrate");
-    let backend = Backend::open(&settings).expect("open");
-    let auth = backend.services(&settings).auth;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let running = crm_server::build(&settings, backend, listener).expect("build");
-    actix_web::rt::spawn(running.server);
-    let base = format!("http://{}", running.addr);
+    let (handle, base, token) = serve_with_token(&settings, "outage").await;
     let http = reqwest::Client::new();
-
-    let client = auth
-        .create_client("outage", "crm:read crm:write")
-        .await
-        .unwrap();
-    let token: serde_json::Value = http
-        .post(format!("{base}/oauth/token/"))
-        .basic_auth(&client.client.id, Some(client.secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
     let list = format!("{base}/api/crm/customer/");
     let ready = format!("{base}/readyz");
 
@@ -255,5 +233,5 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_after() {
         assert_eq!(probe(&http, &list, &token).await.status, 200);
     }
     assert_eq!(probe(&http, &ready, &token).await.status, 200);
-    running.handle.stop(false).await;
+    handle.stop(false).await;
 }

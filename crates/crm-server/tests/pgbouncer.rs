@@ -8,13 +8,12 @@
 //! Needs PostgreSQL's server binaries and `pgbouncer` (`.ci/run` installs
 //! them); without them the test says it is skipped.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use crm_server::{Backend, Settings};
-use support::{as_postgres, free_port, is_root, pg_bin, postgres_dir};
+use support::{as_postgres, free_port, is_root, pg_bin, postgres_dir, serve_with_token};
 
 mod support;
 
@@ -162,29 +161,8 @@ async fn an_api_scenario_through_pgbouncer_in_transaction_mode_gets_no_error() {
     settings.db_pool_size = 6;
     settings.db_timeout_seconds = 5;
     Backend::migrate(&settings).expect("migrate through the direct URL");
-    let backend = Backend::open(&settings).expect("open");
-    let auth = backend.services(&settings).auth;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let running = crm_server::build(&settings, backend, listener).expect("build");
-    actix_web::rt::spawn(running.server);
-    let base = format!("http://{}", running.addr);
+    let (handle, base, token) = serve_with_token(&settings, "pgbouncer").await;
     let http = reqwest::Client::new();
-
-    let client = auth
-        .create_client("pgbouncer", "crm:read crm:write")
-        .await
-        .unwrap();
-    let token: serde_json::Value = http
-        .post(format!("{base}/oauth/token/"))
-        .basic_auth(&client.client.id, Some(client.secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
 
     // Six clients at once, each through the whole scenario several times:
     // writes, reads in read-only transactions, a list page with its count.
@@ -235,6 +213,6 @@ async fn an_api_scenario_through_pgbouncer_in_transaction_mode_gets_no_error() {
     for task in tasks {
         task.await.expect("a client saw an error");
     }
-    running.handle.stop(false).await;
+    handle.stop(false).await;
     drop(cluster);
 }

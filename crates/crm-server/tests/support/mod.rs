@@ -64,3 +64,34 @@ pub fn postgres_dir(name: &str) -> PathBuf {
     }
     dir
 }
+
+/// A server built in this process on `settings` (already migrated), serving
+/// on a free port: its handle, base URL, and a read-and-write bearer token
+/// from its own token endpoint for a client named `client_name`.
+pub async fn serve_with_token(
+    settings: &crm_server::Settings,
+    client_name: &str,
+) -> (actix_web::dev::ServerHandle, String, String) {
+    let backend = crm_server::Backend::open(settings).expect("open");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = crm_server::build(settings, backend, listener).expect("build");
+    let (handle, auth) = (running.handle.clone(), running.auth.clone());
+    let base = format!("http://{}", running.addr);
+    actix_web::rt::spawn(running.server);
+    let client = auth
+        .create_client(client_name, "crm:read crm:write")
+        .await
+        .unwrap();
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/oauth/token/"))
+        .basic_auth(&client.client.id, Some(client.secret.expose()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    (handle, base, token)
+}
