@@ -18,10 +18,12 @@
 //!   instantiates the query bodies once over its own schema with
 //!   [`diesel_adapter!`]; see docs/ARCHITECTURE.md.
 
+pub mod document;
 mod error;
 mod queries;
 pub mod store;
 
+pub use document::PageCount;
 pub use error::{fail, StoreError, StoreResult};
 pub use store::{Manager, PooledConn, Store};
 
@@ -63,6 +65,49 @@ pub trait Dialect: 'static + Send + Sync + Sized {
         conn: &mut Self::Connection,
         f: impl FnOnce(&mut Self::Connection) -> StoreResult<T>,
     ) -> StoreResult<T>;
+
+    /// Whether this dialect answers reads with one statement each (the
+    /// document reads below), so that a read needs no transaction to see
+    /// one snapshot. Where it is false, reads run in
+    /// [`read_transaction`](Self::read_transaction).
+    const DOCUMENT_READS: bool = false;
+
+    /// Customer `id` with everything related, as the customer document of
+    /// [`document`], read with one statement (`Ok(None)`: no such
+    /// customer). `None` where the dialect has no such statement: the shared
+    /// code then reads the row and each kind of related row with a query of
+    /// its own.
+    fn customer_document(
+        _conn: &mut Self::Connection,
+        _id: i64,
+    ) -> Option<StoreResult<Option<String>>> {
+        None
+    }
+
+    /// The list items of the customers `ids`, in that order, as a JSON array
+    /// of summary documents; `segments` says whether their segments are
+    /// read. `None` where the dialect has no such statement.
+    fn summaries_document(
+        _conn: &mut Self::Connection,
+        _ids: &[i64],
+        _segments: bool,
+    ) -> Option<StoreResult<String>> {
+        None
+    }
+
+    /// A page document: the customers whose ids the query `ids` selects (in
+    /// its order, with its offset and limit; `offset` is that offset), with
+    /// `count`, in one statement. When `offset` is not below the count the
+    /// page query is not run. `None` where the dialect has no such
+    /// statement.
+    fn page_document(
+        _conn: &mut Self::Connection,
+        _ids: &dyn diesel::query_builder::QueryFragment<Self::Backend>,
+        _offset: i64,
+        _count: PageCount<'_, Self::Backend>,
+    ) -> Option<StoreResult<String>> {
+        None
+    }
 
     /// Runs `f` in one write transaction.
     fn write_transaction<T>(
@@ -169,6 +214,28 @@ macro_rules! diesel_adapter {
             pub const MAX_BIND_IDS: usize = <D as $crate::Dialect>::MAX_BIND_IDS;
             pub const INSERT_CHUNK: usize = <D as $crate::Dialect>::INSERT_CHUNK;
 
+            pub const DOCUMENT_READS: bool = <D as $crate::Dialect>::DOCUMENT_READS;
+            pub fn customer_document(
+                conn: &mut Conn,
+                id: i64,
+            ) -> Option<$crate::StoreResult<Option<String>>> {
+                D::customer_document(conn, id)
+            }
+            pub fn summaries_document(
+                conn: &mut Conn,
+                ids: &[i64],
+                segments: bool,
+            ) -> Option<$crate::StoreResult<String>> {
+                D::summaries_document(conn, ids, segments)
+            }
+            pub fn page_document(
+                conn: &mut Conn,
+                ids: &dyn diesel::query_builder::QueryFragment<Db>,
+                offset: i64,
+                count: $crate::PageCount<'_, Db>,
+            ) -> Option<$crate::StoreResult<String>> {
+                D::page_document(conn, ids, offset, count)
+            }
             pub fn count_all_customers(conn: &mut Conn) -> $crate::StoreResult<i64> {
                 D::count_all_customers(conn)
             }

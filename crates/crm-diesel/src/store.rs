@@ -246,6 +246,22 @@ impl<D: Dialect> Store<D> {
         self.run(move |conn| D::read_transaction(conn, f)).await
     }
 
+    /// Runs `f`, a read that the dialect answers with one statement where it
+    /// has document reads ([`Dialect::DOCUMENT_READS`]): that statement is
+    /// its own snapshot, so no transaction is opened around it. Elsewhere `f`
+    /// runs in a read transaction like [`read`](Self::read).
+    pub async fn read_document<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if D::DOCUMENT_READS {
+            self.run(f).await
+        } else {
+            self.read(f).await
+        }
+    }
+
     /// Runs `f` in one write transaction.
     pub async fn write<T, F>(&self, f: F) -> Result<T, RepoError>
     where

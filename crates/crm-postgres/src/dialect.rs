@@ -7,7 +7,7 @@ use crm_domain::{FieldErrors, RepoError};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crm_diesel::{Dialect, Locked, StoreResult};
+use crm_diesel::{Dialect, Locked, PageCount, StoreResult};
 
 use crate::schema::{customers, oauth_clients, segments};
 
@@ -37,6 +37,30 @@ impl Dialect for Postgres {
             .read_only()
             .repeatable_read()
             .run(f)
+    }
+
+    /// Every read is one statement (`crate::documents`).
+    const DOCUMENT_READS: bool = true;
+
+    fn customer_document(conn: &mut Conn, id: i64) -> Option<StoreResult<Option<String>>> {
+        Some(crate::documents::customer(conn, id))
+    }
+
+    fn summaries_document(
+        conn: &mut Conn,
+        ids: &[i64],
+        segments: bool,
+    ) -> Option<StoreResult<String>> {
+        Some(crate::documents::summaries(conn, ids, segments))
+    }
+
+    fn page_document(
+        conn: &mut Conn,
+        ids: &dyn diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+        offset: i64,
+        count: PageCount<'_, diesel::pg::Pg>,
+    ) -> Option<StoreResult<String>> {
+        Some(crate::documents::page(conn, ids, offset, count))
     }
 
     fn write_transaction<T>(

@@ -5,6 +5,7 @@
 //! mapping) and the migrations.
 
 mod dialect;
+mod documents;
 pub mod revocations;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use crm_domain::customer::model::NO_IDENTITY;
 use crm_domain::customer::{
     Avatar, Birthday, CouponId, Customer, CustomerChanges, CustomerFilter, Gender,
     MultipassIdentifier, Note, Profile, ProfilePatch, ReferralCode, Statistics,
 };
 use crm_domain::segment::SegmentTitle;
-use crm_domain::RepoError;
+use crm_domain::{FieldErrors, RepoError};
 use time::macros::date;
 
 use crate::support::{
@@ -498,6 +499,49 @@ pub async fn missing_referrer_is_rejected_on_update<S: Ports>(store: Arc<S>) {
         .await;
     expect_rejected(result, "referrer", "update with missing referrer");
     assert_eq!(get(&*store, c.id).await, c, "nothing changed");
+}
+
+pub async fn update_that_leaves_no_identity_is_rejected<S: Ports>(store: Arc<S>) {
+    let c = create(
+        &*store,
+        CustomerChanges {
+            mobile: mobile("13800000001"),
+            tags: Some(tags(&["kept"])),
+            ..Default::default()
+        },
+    )
+    .await;
+    let result = store
+        .update(
+            c.id,
+            &CustomerChanges {
+                mobile: Some(None),
+                tags: Some(tags(&["changed"])),
+                ..Default::default()
+            },
+            at(now(), 60),
+        )
+        .await;
+    let messages = expect_rejected(result, FieldErrors::NON_FIELD, "update to no identity");
+    assert_eq!(messages, vec![NO_IDENTITY.to_owned()]);
+    assert_eq!(get(&*store, c.id).await, c, "nothing changed");
+    // Blanking one identity value while another remains is allowed.
+    let kept = store
+        .update(
+            c.id,
+            &CustomerChanges {
+                mobile: Some(None),
+                full_name: full_name("Named"),
+                ..Default::default()
+            },
+            at(now(), 120),
+        )
+        .await
+        .expect("identity moved to the name");
+    assert_eq!(
+        (kept.mobile.as_str(), kept.full_name.as_str()),
+        ("", "Named")
+    );
 }
 
 pub async fn get_missing_is_not_found<S: Ports>(store: Arc<S>) {

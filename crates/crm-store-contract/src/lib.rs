@@ -88,6 +88,7 @@ macro_rules! __with_checks {
                 failed_create_stores_nothing,
                 missing_referrer_is_rejected_on_create,
                 missing_referrer_is_rejected_on_update,
+                update_that_leaves_no_identity_is_rejected,
                 get_missing_is_not_found,
                 update_missing_is_not_found,
                 delete_missing_is_not_found,

@@ -32,3 +32,97 @@ async fn ping_fails_when_the_server_is_unreachable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+/// On PostgreSQL a customer, a list page (count and items) and the items of
+/// a list of ids are each read with one statement, without a transaction
+/// around it, and each statement is prepared once per connection: Diesel's
+/// instrumentation on the only pooled connection sees one query per read and
+/// one statement cached per kind of read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_one_prepared_statement_each() {
+    use std::sync::Mutex;
+
+    use crm_domain::customer::{CustomerChanges, CustomerFilter, CustomerRepository, FullName};
+    use crm_domain::page::PageRequest;
+    use diesel::connection::{Connection, InstrumentationEvent};
+
+    if !crm_postgres::testing::server_configured() {
+        return;
+    }
+    let db = crm_postgres::testing::TestDatabase::create();
+    let store = PgStore::new(&PgConfig {
+        pool_size: 1,
+        ..PgConfig::new(db.url())
+    })
+    .expect("store");
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for name in ["Ada", "Grace", "Edsger"] {
+        let changes = CustomerChanges {
+            full_name: Some(FullName::parse(name).expect("name")),
+            ..Default::default()
+        };
+        ids.push(store.create(&changes, now).await.expect("create").id);
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        queries: usize,
+        cached: Vec<String>,
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let sink = seen.clone();
+    store
+        .run(move |conn| {
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                let mut seen = sink.lock().unwrap();
+                match event {
+                    InstrumentationEvent::StartQuery { .. } => seen.queries += 1,
+                    InstrumentationEvent::CacheQuery { sql, .. } => {
+                        seen.cached.push(sql.to_owned())
+                    }
+                    _ => {}
+                }
+            });
+            Ok(())
+        })
+        .await
+        .expect("instrument the pooled connection");
+    let take = || std::mem::take(&mut *seen.lock().unwrap());
+
+    for id in &ids {
+        let customer = store.get(*id).await.expect("get");
+        assert_eq!(customer.id, *id);
+    }
+    let reads = take();
+    assert_eq!(reads.queries, ids.len(), "one statement per customer read");
+    assert_eq!(reads.cached.len(), 1, "prepared once: {:?}", reads.cached);
+
+    let page = PageRequest::new(1, Some(2)).expect("page");
+    let filters = [
+        CustomerFilter::default(),
+        CustomerFilter {
+            search: Some("a".to_owned()),
+            ..Default::default()
+        },
+    ];
+    for filter in &filters {
+        for _ in 0..3 {
+            let listed = store.list(filter, page).await.expect("list");
+            assert_eq!(listed.items.len(), 2);
+        }
+        let reads = take();
+        assert_eq!(reads.queries, 3, "one statement per page of {filter:?}");
+        assert_eq!(reads.cached.len(), 1, "prepared once: {:?}", reads.cached);
+    }
+
+    // A page past the end still answers its count.
+    let last = store
+        .list(
+            &CustomerFilter::default(),
+            PageRequest::new(9, Some(2)).expect("page"),
+        )
+        .await
+        .expect("list");
+    assert_eq!((last.count, last.items.len()), (3, 0));
+}

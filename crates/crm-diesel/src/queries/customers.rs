@@ -327,12 +327,19 @@ fn ordered(
     }
 }
 
-/// The number of customers `filter` selects. The two most common lists,
-/// every customer and one segment's members, are counted by the backend,
-/// which may keep those numbers at hand (PostgreSQL does, in counters that
-/// triggers maintain) instead of visiting every row. The pattern names every
-/// criterion, so a new one fails to compile here rather than being ignored.
-fn count(conn: &mut Conn, filter: &CustomerFilter) -> StoreResult<i64> {
+/// How the number of customers `filter` selects is taken. The two most
+/// common lists, every customer and one segment's members, are counted by
+/// the backend, which may keep those numbers at hand (PostgreSQL does, in
+/// counters that triggers maintain) instead of visiting every row. The
+/// pattern names every criterion, so a new one fails to compile here rather
+/// than being ignored.
+enum Counted {
+    All,
+    Segment(i64),
+    Filtered,
+}
+
+fn counted(filter: &CustomerFilter) -> Counted {
     match filter {
         CustomerFilter {
             id: None,
@@ -350,13 +357,119 @@ fn count(conn: &mut Conn, filter: &CustomerFilter) -> StoreResult<i64> {
             updated_at_gte: None,
             updated_at_lte: None,
             ordering: _,
-        } => Ok(match segment {
-            None => crate::backend::count_all_customers(conn)?,
+        } => match segment {
+            None => Counted::All,
             // Memberships reference existing customers (foreign key), one
             // row each (primary key): their number is the customers'.
-            Some(segment) => crate::backend::count_segment_members(conn, *segment)?,
-        }),
-        _ => Ok(filtered(filter).count().get_result(conn)?),
+            Some(segment) => Counted::Segment(*segment),
+        },
+        _ => Counted::Filtered,
+    }
+}
+
+fn count(conn: &mut Conn, filter: &CustomerFilter) -> StoreResult<i64> {
+    Ok(match counted(filter) {
+        Counted::All => crate::backend::count_all_customers(conn)?,
+        Counted::Segment(segment) => crate::backend::count_segment_members(conn, segment)?,
+        Counted::Filtered => filtered(filter).count().get_result(conn)?,
+    })
+}
+
+/// The only criterion of `filter` when that is one segment or one coupon,
+/// and the list is in id order.
+enum Sole {
+    Segment(i64),
+    Coupon(i64),
+}
+
+fn sole_membership(filter: &CustomerFilter) -> Option<Sole> {
+    let ascending_or_descending = matches!(
+        filter.ordering,
+        CustomerOrdering::IdAsc | CustomerOrdering::IdDesc
+    );
+    let rest_empty = |f: &CustomerFilter| {
+        *f == CustomerFilter {
+            segment: f.segment,
+            coupon: f.coupon,
+            ordering: f.ordering,
+            ..Default::default()
+        }
+    };
+    if !ascending_or_descending || !rest_empty(filter) {
+        return None;
+    }
+    match (filter.segment, filter.coupon) {
+        (Some(segment), None) => Some(Sole::Segment(segment)),
+        (None, Some(coupon)) => Some(Sole::Coupon(coupon)),
+        _ => None,
+    }
+}
+
+/// The query of a page's ids. A list filtered by one segment or one coupon
+/// alone, in id order, is read from the membership's index
+/// (`segment_id, customer_id` or `coupon_id, customer_id`), which gives that
+/// order already: a membership references an existing customer (foreign
+/// key), so no join is needed. Its plan is then the same whatever the
+/// statistics say; as a semi-join of `customers` it was planned from the
+/// table's estimated size, which right after customers are imported is far
+/// from the truth (a sequential scan of `customers` per page).
+enum PageIds {
+    Customers(customers::BoxedQuery<'static, Db, diesel::sql_types::BigInt>),
+    Members(segment_memberships::BoxedQuery<'static, Db, diesel::sql_types::BigInt>),
+    Holders(customer_coupons::BoxedQuery<'static, Db, diesel::sql_types::BigInt>),
+}
+
+impl PageIds {
+    fn new(filter: &CustomerFilter, offset: i64, limit: i64) -> Self {
+        let descending = filter.ordering == CustomerOrdering::IdDesc;
+        match sole_membership(filter) {
+            Some(Sole::Segment(segment)) => {
+                let query = segment_memberships::table
+                    .filter(segment_memberships::segment_id.eq(segment))
+                    .select(segment_memberships::customer_id)
+                    .into_boxed();
+                let query = if descending {
+                    query.order(segment_memberships::customer_id.desc())
+                } else {
+                    query.order(segment_memberships::customer_id.asc())
+                };
+                Self::Members(query.offset(offset).limit(limit))
+            }
+            Some(Sole::Coupon(coupon)) => {
+                let query = customer_coupons::table
+                    .filter(customer_coupons::coupon_id.eq(coupon))
+                    .select(customer_coupons::customer_id)
+                    .into_boxed();
+                let query = if descending {
+                    query.order(customer_coupons::customer_id.desc())
+                } else {
+                    query.order(customer_coupons::customer_id.asc())
+                };
+                Self::Holders(query.offset(offset).limit(limit))
+            }
+            None => Self::Customers(
+                ordered(filtered(filter), filter)
+                    .select(customers::id)
+                    .offset(offset)
+                    .limit(limit),
+            ),
+        }
+    }
+
+    fn as_fragment(&self) -> &dyn diesel::query_builder::QueryFragment<Db> {
+        match self {
+            Self::Customers(query) => query,
+            Self::Members(query) => query,
+            Self::Holders(query) => query,
+        }
+    }
+
+    fn load(self, conn: &mut Conn) -> StoreResult<Vec<i64>> {
+        Ok(match self {
+            Self::Customers(query) => query.load(conn)?,
+            Self::Members(query) => query.load(conn)?,
+            Self::Holders(query) => query.load(conn)?,
+        })
     }
 }
 
@@ -365,6 +478,44 @@ fn list_page(
     filter: &CustomerFilter,
     page: PageRequest,
 ) -> StoreResult<Page<CustomerSummary>> {
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    let ids = PageIds::new(
+        filter,
+        offset,
+        i64::try_from(page.size()).unwrap_or(i64::MAX),
+    );
+    // Where the dialect reads a page with one statement: count, ids and
+    // items in one snapshot, one round trip.
+    let count_query: Box<dyn diesel::query_builder::QueryFragment<Db>> =
+        match sole_membership(filter) {
+            // Holders reference existing customers, one row each (primary
+            // key): counted from the coupon's index alone.
+            Some(Sole::Coupon(coupon)) => Box::new(
+                customer_coupons::table
+                    .filter(customer_coupons::coupon_id.eq(coupon))
+                    .count(),
+            ),
+            _ => Box::new(filtered(filter).count()),
+        };
+    let count_source = match counted(filter) {
+        Counted::All => $crate::PageCount::All,
+        Counted::Segment(segment) => $crate::PageCount::Segment(segment),
+        Counted::Filtered => $crate::PageCount::Query(&*count_query),
+    };
+    if let Some(document) =
+        crate::backend::page_document(conn, ids.as_fragment(), offset, count_source)
+    {
+        let document: load::PageDocument = load::decode(&document?)?;
+        return Ok(Page {
+            count: u64::try_from(document.count).unwrap_or(0),
+            items: document
+                .items
+                .into_iter()
+                .map(load::SummaryDocument::into_summary)
+                .collect(),
+            request: page,
+        });
+    }
     let count = count(conn, filter)?;
     let count = u64::try_from(count).unwrap_or(0);
     if page.offset() >= count {
@@ -374,11 +525,7 @@ fn list_page(
             request: page,
         });
     }
-    let ids: Vec<i64> = ordered(filtered(filter), filter)
-        .select(customers::id)
-        .offset(i64::try_from(page.offset()).unwrap_or(i64::MAX))
-        .limit(i64::try_from(page.size()).unwrap_or(i64::MAX))
-        .load(conn)?;
+    let ids = ids.load(conn)?;
     let items = load::summaries(conn, &ids, true)?;
     Ok(Page {
         count,
@@ -424,7 +571,8 @@ impl CustomerRepository for Store {
     }
 
     async fn get(&self, id: CustomerId) -> Result<Customer, RepoError> {
-        self.read(move |conn| load::customer(conn, id.get())).await
+        self.read_document(move |conn| load::customer(conn, id.get()))
+            .await
     }
 
     async fn update(
@@ -468,7 +616,8 @@ impl CustomerRepository for Store {
         page: PageRequest,
     ) -> Result<Page<CustomerSummary>, RepoError> {
         let filter = filter.clone();
-        self.read(move |conn| list_page(conn, &filter, page)).await
+        self.read_document(move |conn| list_page(conn, &filter, page))
+            .await
     }
 }
 

@@ -18,8 +18,9 @@ macro_rules! __crm_diesel_load {
         use diesel::dsl::sql;
         use diesel::prelude::*;
         use diesel::sql_types::BigInt;
+        use $crate::document::__private::{serde, serde_json};
 
-        use super::error::{fail, StoreResult};
+        use super::error::{fail, StoreError, StoreResult};
         use super::rows::{customer_id, AddressRow, CustomerRow, SummaryRow};
         use crate::schema::{
             addresses, customer_metafields, customer_tags, customers, segment_memberships, segments,
@@ -116,6 +117,13 @@ macro_rules! __crm_diesel_load {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
+            if let Some(document) = crate::backend::summaries_document(conn, ids, with_segments) {
+                let items: Vec<SummaryDocument> = decode(&document?)?;
+                return Ok(items
+                    .into_iter()
+                    .map(SummaryDocument::into_summary)
+                    .collect());
+            }
             let mut rows: Vec<SummaryRow> = Vec::new();
             for chunk in id_chunks(ids) {
                 rows.extend(
@@ -136,25 +144,26 @@ macro_rules! __crm_diesel_load {
             Ok(ids
                 .iter()
                 .filter_map(|id| by_id.remove(id))
-                .map(|row| CustomerSummary {
-                    id: customer_id(row.id),
-                    gender: crm_domain::customer::Gender::parse(&row.gender).unwrap_or_default(),
-                    mobile: row.mobile,
-                    full_name: row.full_name,
-                    email: row.email,
-                    birthday: row.birthday,
-                    note: row.note,
-                    accepts_marketing: row.accepts_marketing,
-                    tags: tags.remove(&row.id).unwrap_or_default(),
-                    addresses: addresses.remove(&row.id).unwrap_or_default(),
-                    segments: segments.remove(&row.id).unwrap_or_default(),
-                    created_at: row.created_at,
+                .map(|row| {
+                    let id = row.id;
+                    summary(
+                        row,
+                        tags.remove(&id).unwrap_or_default(),
+                        addresses.remove(&id).unwrap_or_default(),
+                        segments.remove(&id).unwrap_or_default(),
+                    )
                 })
                 .collect())
         }
 
         /// The whole customer `id`, or `NotFound`.
         pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
+            if let Some(document) = crate::backend::customer_document(conn, id) {
+                return match document? {
+                    Some(document) => Ok(decode::<CustomerDocument>(&document)?.into_customer()),
+                    None => fail(RepoError::NotFound),
+                };
+            }
             let Some(row) = customers::table
                 .find(id)
                 .select(CustomerRow::as_select())
@@ -198,6 +207,130 @@ macro_rules! __crm_diesel_load {
                     spent_of_referred,
                 },
             ))
+        }
+
+        /// A document the dialect built (see `crm_diesel::document`). It is
+        /// the database's own rendering of rows this code reads: failing to
+        /// decode one is a fault, not bad input.
+        pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+            serde_json::from_str(text).map_err(|e| {
+                StoreError::Repo(RepoError::Internal(format!(
+                    "undecodable document from the database: {e}"
+                )))
+            })
+        }
+
+        #[derive(serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
+        struct SegmentDocument {
+            id: i64,
+            title: String,
+        }
+
+        impl SegmentDocument {
+            fn into_ref(self) -> SegmentRef {
+                SegmentRef {
+                    id: SegmentId::new(self.id).expect("stored segment ids are positive"),
+                    title: self.title,
+                }
+            }
+        }
+
+        /// A whole customer as one document.
+        #[derive(serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
+        struct CustomerDocument {
+            c: CustomerRow,
+            tags: Vec<String>,
+            addresses: Vec<AddressRow>,
+            segments: Vec<SegmentDocument>,
+            metafields: Vec<(String, String, String)>,
+            referred: (i64, i64),
+        }
+
+        impl CustomerDocument {
+            fn into_customer(self) -> Customer {
+                let mut tags = self.tags;
+                tags.sort_unstable();
+                let mut metafields: Vec<Metafield> = self
+                    .metafields
+                    .into_iter()
+                    .map(|(ns, key, value)| Metafield::from_stored(ns, key, value))
+                    .collect();
+                metafields.sort_by(|a, b| (a.namespace(), a.key()).cmp(&(b.namespace(), b.key())));
+                assemble(
+                    self.c,
+                    Related {
+                        tags,
+                        addresses: self.addresses.into_iter().map(Address::from).collect(),
+                        segments: self
+                            .segments
+                            .into_iter()
+                            .map(SegmentDocument::into_ref)
+                            .collect(),
+                        metafields,
+                        referred: self.referred.0,
+                        spent_of_referred: self.referred.1,
+                    },
+                )
+            }
+        }
+
+        /// One list item as one document.
+        #[derive(serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
+        pub struct SummaryDocument {
+            c: SummaryRow,
+            tags: Vec<String>,
+            addresses: Vec<AddressRow>,
+            segments: Vec<SegmentDocument>,
+        }
+
+        impl SummaryDocument {
+            pub fn into_summary(self) -> CustomerSummary {
+                let mut tags = self.tags;
+                tags.sort_unstable();
+                summary(
+                    self.c,
+                    tags,
+                    self.addresses.into_iter().map(Address::from).collect(),
+                    self.segments
+                        .into_iter()
+                        .map(SegmentDocument::into_ref)
+                        .collect(),
+                )
+            }
+        }
+
+        /// A list page as one document.
+        #[derive(serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
+        pub struct PageDocument {
+            pub count: i64,
+            pub items: Vec<SummaryDocument>,
+        }
+
+        /// The list item from its row and related data.
+        fn summary(
+            row: SummaryRow,
+            tags: Vec<String>,
+            addresses: Vec<Address>,
+            segments: Vec<SegmentRef>,
+        ) -> CustomerSummary {
+            CustomerSummary {
+                id: customer_id(row.id),
+                gender: crm_domain::customer::Gender::parse(&row.gender).unwrap_or_default(),
+                mobile: row.mobile,
+                full_name: row.full_name,
+                email: row.email,
+                birthday: row.birthday,
+                note: row.note,
+                accepts_marketing: row.accepts_marketing,
+                tags,
+                addresses,
+                segments,
+                created_at: row.created_at,
+            }
         }
 
         /// What a whole customer holds besides its own row.

@@ -21,7 +21,8 @@ macro_rules! __crm_diesel_rows {
             CustomerId::new(raw).expect("stored customer ids are positive")
         }
 
-        #[derive(Queryable, Selectable)]
+        #[derive(Queryable, Selectable, $crate::document::__private::serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
         #[diesel(table_name = customers, check_for_backend(crate::backend::Db))]
         pub struct CustomerRow {
             pub id: i64,
@@ -29,6 +30,7 @@ macro_rules! __crm_diesel_rows {
             pub full_name: String,
             pub gender: String,
             pub email: String,
+            #[serde(deserialize_with = "crm_diesel::document::__private::date_opt::deserialize")]
             pub birthday: Option<Date>,
             pub avatar: String,
             pub note: String,
@@ -44,6 +46,7 @@ macro_rules! __crm_diesel_rows {
             pub campaign_content: String,
             pub campaign_term: String,
             pub last_order_id: Option<i64>,
+            #[serde(with = "crm_diesel::document::__private::rfc3339::option")]
             pub last_order_paid_at: Option<OffsetDateTime>,
             pub abandoned_checkouts: i64,
             pub orders_count: i64,
@@ -54,7 +57,9 @@ macro_rules! __crm_diesel_rows {
             pub visits_per_day_cents: i64,
             pub preferred_device: String,
             pub location: String,
+            #[serde(with = "crm_diesel::document::__private::rfc3339")]
             pub created_at: OffsetDateTime,
+            #[serde(with = "crm_diesel::document::__private::rfc3339")]
             pub updated_at: OffsetDateTime,
         }
 
@@ -95,7 +100,8 @@ macro_rules! __crm_diesel_rows {
         }
 
         /// The columns a list item needs, and no more.
-        #[derive(Queryable, Selectable)]
+        #[derive(Queryable, Selectable, $crate::document::__private::serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
         #[diesel(table_name = customers, check_for_backend(crate::backend::Db))]
         pub struct SummaryRow {
             pub id: i64,
@@ -103,13 +109,16 @@ macro_rules! __crm_diesel_rows {
             pub full_name: String,
             pub gender: String,
             pub email: String,
+            #[serde(deserialize_with = "crm_diesel::document::__private::date_opt::deserialize")]
             pub birthday: Option<Date>,
             pub note: String,
             pub accepts_marketing: bool,
+            #[serde(with = "crm_diesel::document::__private::rfc3339")]
             pub created_at: OffsetDateTime,
         }
 
-        #[derive(Queryable, Selectable)]
+        #[derive(Queryable, Selectable, $crate::document::__private::serde::Deserialize)]
+        #[serde(crate = "crm_diesel::document::__private::serde")]
         #[diesel(table_name = addresses, check_for_backend(crate::backend::Db))]
         pub struct AddressRow {
             pub id: i64,
@@ -124,7 +133,9 @@ macro_rules! __crm_diesel_rows {
             pub address2: String,
             pub zip: String,
             pub is_default: bool,
+            #[serde(with = "crm_diesel::document::__private::rfc3339")]
             pub created_at: OffsetDateTime,
+            #[serde(with = "crm_diesel::document::__private::rfc3339")]
             pub updated_at: OffsetDateTime,
         }
 

@@ -47,16 +47,25 @@ impl CustomerService {
 
     /// Applies `changes`; the result must still have a mobile, e-mail or name,
     /// and the customer cannot become its own referrer.
+    ///
+    /// The identity rule depends on the stored values; the store decides it
+    /// as it writes (its contract), so the customer is not read first. It is
+    /// read only when the changes already break another rule, so that the
+    /// answer reports every broken rule at once.
     pub async fn update(
         &self,
         id: CustomerId,
         changes: CustomerChanges,
     ) -> Result<Customer, Error> {
-        let current = self.customers.get(id).await?;
-        changes.check(
-            Some(id),
-            (&current.mobile, &current.email, &current.full_name),
-        )?;
+        // Checked as if the stored customer had an identity: what fails here
+        // fails whatever is stored.
+        if changes.check(Some(id), ("-", "-", "-")).is_err() {
+            let current = self.customers.get(id).await?;
+            changes.check(
+                Some(id),
+                (&current.mobile, &current.email, &current.full_name),
+            )?;
+        }
         Ok(self.customers.update(id, &changes, now_micros()).await?)
     }
 
@@ -265,10 +274,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn update_checks_identity_against_stored_values() {
+    async fn update_leaves_the_identity_rule_to_the_store_without_reading() {
         let mut repo = MockCustomerRepository::new();
-        repo.expect_get().returning(|_| Ok(stored(3, "12345", "")));
-        repo.expect_update().never();
+        repo.expect_get().never();
+        repo.expect_update().times(1).returning(|_, _, _| {
+            Err(RepoError::Rejected(FieldErrors::single(
+                FieldErrors::NON_FIELD,
+                crate::customer::model::NO_IDENTITY,
+            )))
+        });
         let changes = CustomerChanges {
             mobile: Some(None),
             ..Default::default()
@@ -278,6 +292,25 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid(ref e) if e.contains(FieldErrors::NON_FIELD)));
+    }
+
+    #[tokio::test]
+    async fn update_reports_self_referral_and_lost_identity_together() {
+        let mut repo = MockCustomerRepository::new();
+        repo.expect_get().returning(|_| Ok(stored(3, "12345", "")));
+        repo.expect_update().never();
+        let changes = CustomerChanges {
+            mobile: Some(None),
+            referrer: Some(Some(id(3))),
+            ..Default::default()
+        };
+        let err = service(repo, MockAddressRepository::new())
+            .update(id(3), changes)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Invalid(ref e) if e.contains(FieldErrors::NON_FIELD) && e.contains("referrer"))
+        );
     }
 
     #[tokio::test]
@@ -299,7 +332,8 @@ mod tests {
     #[tokio::test]
     async fn update_of_missing_customer_is_not_found() {
         let mut repo = MockCustomerRepository::new();
-        repo.expect_get().returning(|_| Err(RepoError::NotFound));
+        repo.expect_update()
+            .returning(|_, _, _| Err(RepoError::NotFound));
         let err = service(repo, MockAddressRepository::new())
             .update(id(9), CustomerChanges::default())
             .await
