@@ -2,6 +2,7 @@
 --
 -- Environment: BENCH_SCENARIO, BENCH_TOKEN (a bearer token with crm:read and
 -- crm:write), BENCH_CUSTOMERS (how many customers bench/seed.sql made),
+-- BENCH_FRESH_SEGMENT (the segment the `fresh` scenario lists),
 -- BENCH_RUN (a number, different for every wrk invocation against one
 -- database, that keeps created mobiles and e-mails unique).
 --
@@ -77,6 +78,7 @@ function init(args)
         list_page1000 = "/api/crm/customer/?page=1000",
         list_segment = "/api/crm/customer/?segment=" .. SEGMENT_LARGEST,
         get_segment = "/api/crm/segment/" .. SEGMENT_1000 .. "/",
+        fresh = "/api/crm/customer/?segment=" .. (os.getenv("BENCH_FRESH_SEGMENT") or ""),
     }
     if paths[scenario] then
         fixed = wrk.format("GET", paths[scenario])
@@ -151,7 +153,7 @@ end
 
 local generate = generators[scenario]
 if not generate and not ({list_page1 = 1, list_page1000 = 1, list_segment = 1,
-                          get_segment = 1})[scenario] then
+                          get_segment = 1, fresh = 1})[scenario] then
     error("bench/load.lua: unknown BENCH_SCENARIO " .. scenario)
 end
 

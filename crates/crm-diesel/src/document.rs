@@ -41,6 +41,11 @@ use diesel::query_builder::QueryFragment;
 
 /// How a page document's `count` is taken.
 pub enum PageCount<'a, DB: Backend> {
+    /// The page query's second column ([`CountOver`], the number of rows it
+    /// selects before its offset and limit) when the page has rows, and this
+    /// query's value when it has none. One scan gives both where the count
+    /// must visit every match anyway (a search).
+    WithPage(&'a dyn QueryFragment<DB>),
     /// Every customer: the dialect may keep this number at hand.
     All,
     /// The members of one segment: the dialect may keep these at hand too.
@@ -55,8 +60,38 @@ impl<DB: Backend> std::fmt::Debug for PageCount<'_, DB> {
             Self::All => f.write_str("All"),
             Self::Segment(id) => f.debug_tuple("Segment").field(id).finish(),
             Self::Query(_) => f.write_str("Query(..)"),
+            Self::WithPage(_) => f.write_str("WithPage(..)"),
         }
     }
+}
+
+/// `COUNT(*) OVER ()`: beside each row of a query, the number of rows it
+/// selects before its `OFFSET` and `LIMIT`. A plain expression type, so
+/// that queries holding it stay cacheable as prepared statements (an SQL
+/// literal would not be).
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub struct CountOver;
+
+impl diesel::expression::Expression for CountOver {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<DB: Backend> QueryFragment<DB> for CountOver {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("COUNT(*) OVER ()");
+        Ok(())
+    }
+}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for CountOver {}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for CountOver {}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for CountOver {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
 /// What the shared query code needs to decode documents, named from the

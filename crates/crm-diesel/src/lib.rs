@@ -23,7 +23,7 @@ mod error;
 mod queries;
 pub mod store;
 
-pub use document::PageCount;
+pub use document::{CountOver, PageCount};
 pub use error::{fail, StoreError, StoreResult};
 pub use store::{Manager, PooledConn, Store};
 
@@ -97,9 +97,10 @@ pub trait Dialect: 'static + Send + Sync + Sized {
 
     /// A page document: the customers whose ids the query `ids` selects (in
     /// its order, with its offset and limit; `offset` is that offset), with
-    /// `count`, in one statement. When `offset` is not below the count the
-    /// page query is not run. `None` where the dialect has no such
-    /// statement.
+    /// `count`, in one statement. Unless the count comes with the page
+    /// ([`PageCount::WithPage`]: `ids` then selects `(id, CountOver)`), the
+    /// page query is not run when `offset` is not below the count. `None`
+    /// where the dialect has no such statement.
     fn page_document(
         _conn: &mut Self::Connection,
         _ids: &dyn diesel::query_builder::QueryFragment<Self::Backend>,

@@ -148,7 +148,27 @@ async fn client_command(settings: &Settings, command: ClientCommand) -> Result<(
     Ok(())
 }
 
+/// glibc gives each thread that allocates concurrently an arena of its own,
+/// up to eight per core, and returns little of them to the system: under
+/// load the server's resident memory grew to 66 MB answering large segments,
+/// against 38 MB with two arenas at the same rate (docs/benchmarks.md). Two
+/// arenas, unless `MALLOC_ARENA_MAX` says otherwise (glibc reads it itself).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only adjusts allocator tuning; called before any
+        // other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_malloc_arenas() {}
+
 fn main() {
+    bound_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     if let Err(error) = run(cli) {

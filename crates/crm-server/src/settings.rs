@@ -102,9 +102,11 @@ pub struct Settings {
     pub max_connections: Option<u64>,
 
     /// Validated access tokens kept in memory (PostgreSQL only; revocations
-    /// reach every instance through LISTEN/NOTIFY). 0 (the default): check
-    /// every token against the database.
-    #[arg(long, env = "CRM_TOKEN_CACHE_SIZE", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000), global = true)]
+    /// reach every instance through LISTEN/NOTIFY). 0: check every token
+    /// against the database. Off behind a transaction-mode pooler
+    /// (`CRM_DB_PREPARED_STATEMENTS=false`) unless `CRM_DATABASE_DIRECT_URL`
+    /// gives the listener a direct connection.
+    #[arg(long, env = "CRM_TOKEN_CACHE_SIZE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000), global = true)]
     pub token_cache_size: u64,
 
     /// Live access tokens a client may hold; issuing one more revokes its oldest.
@@ -156,7 +158,7 @@ impl Settings {
             body_timeout_seconds: 10,
             max_connections: None,
             max_tokens_per_client: 100,
-            token_cache_size: 0,
+            token_cache_size: 10_000,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),
         }

@@ -91,6 +91,13 @@ impl Mobile {
         }
         Ok(Some(Self(value.to_owned())))
     }
+
+    /// Whether `text` can occur within a valid mobile (in any case): only
+    /// if every character is a digit or `+`. A search for other text need
+    /// not look at mobiles at all.
+    pub fn could_contain(text: &str) -> bool {
+        text.chars().all(|c| c == '+' || c.is_ascii_digit())
+    }
 }
 
 string_newtype!(
@@ -117,6 +124,22 @@ impl Email {
     }
 }
 
+impl Email {
+    /// Whether `text` can occur within a valid e-mail address, in any case:
+    /// not if it holds whitespace or a character no part of an address may
+    /// hold (`"(),:;<>[\]`). A search for such text (a full name with a
+    /// space) need not look at e-mails at all. Deliberately loose: letters
+    /// are not checked, since lower-casing may turn one into several.
+    pub fn could_contain(text: &str) -> bool {
+        !text
+            .chars()
+            .any(|c| c.is_whitespace() || "\"(),:;<>[\\]".contains(c))
+    }
+}
+
+/// The characters besides letters and digits an e-mail's local part may hold.
+const EMAIL_LOCAL_SYMBOLS: &str = "!#$%&'*+/=?^_`{|}~.-";
+
 fn is_valid_email(value: &str) -> bool {
     let Some((local, domain)) = value.rsplit_once('@') else {
         return false;
@@ -128,7 +151,7 @@ fn is_valid_email(value: &str) -> bool {
         && !local.contains("..")
         && local
             .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            .all(|c| c.is_alphanumeric() || EMAIL_LOCAL_SYMBOLS.contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
@@ -462,6 +485,26 @@ impl ProfilePatch {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn search_text_that_no_mobile_or_email_can_hold() {
+        use super::{Email, Mobile};
+        assert!(Mobile::could_contain("+8613"));
+        assert!(Mobile::could_contain(""));
+        assert!(!Mobile::could_contain("wang"));
+        assert!(!Mobile::could_contain("138 0013"));
+        assert!(Email::could_contain("wang.wei@example"));
+        assert!(Email::could_contain("o'brien+x"));
+        assert!(!Email::could_contain("wang wei"));
+        assert!(!Email::could_contain("a,b"));
+        // Every valid value can hold its own text.
+        let mobile = Mobile::parse("+8613800138000").unwrap().unwrap();
+        assert!(Mobile::could_contain(mobile.as_str()));
+        let email = Email::parse("Ada.O'Brien+crm@Example.com")
+            .unwrap()
+            .unwrap();
+        assert!(Email::could_contain(&email.as_str().to_lowercase()));
+    }
+
     use super::*;
     use time::macros::date;
 
