@@ -673,8 +673,14 @@ if [ "$OUTPUT" != - ]; then
     {
         echo "# Benchmarks"
         echo
-        echo "Written by \`bench/run.sh\` (reproduce: \`bench/run.sh\`; settings in its header)."
-        echo "Query plans of the list queries: [query-plans.md](query-plans.md)."
+        if [ "$BACKEND" = sqlite ]; then
+            echo "Written by \`BENCH_BACKEND=sqlite bench/run.sh\` (settings in its header): the"
+            echo "embedded SQLite backend. PostgreSQL's figures: [benchmarks.md](benchmarks.md)."
+        else
+            echo "Written by \`bench/run.sh\` (reproduce: \`bench/run.sh\`; settings in its header)."
+            echo "Query plans of the list queries: [query-plans.md](query-plans.md)."
+            echo "The embedded SQLite backend: [benchmarks-sqlite.md](benchmarks-sqlite.md)."
+        fi
         echo
         echo "## Last run"
         echo

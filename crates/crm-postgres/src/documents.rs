@@ -97,11 +97,10 @@ pub(crate) fn customer(conn: &mut Conn, id: i64) -> StoreResult<Option<String>> 
     Ok(CustomerDocument { id }.get_result(conn).optional()?)
 }
 
-/// The summary documents of a list of ids, in its order. Lists run to
-/// hundreds of ids (a segment's member pages), so each kind of related row
-/// is read once for all of them (`= ANY`, grouped) and joined, rather than
-/// with a subquery per customer as a page of ten does: a subquery per
-/// customer costs an executor start per customer and kind.
+/// The summary documents of a list of ids, in its order (a segment's member
+/// pages: hundreds of ids). A subquery per customer and kind of related
+/// row; reading each kind once for all the ids (`= ANY`, grouped, joined)
+/// measured 5–10 % slower on 500 ids (docs/benchmarks.md).
 struct SummariesDocument<'a> {
     ids: &'a [i64],
     segments: bool,
@@ -117,38 +116,14 @@ impl QueryId for SummariesDocument<'_> {
 
 impl QueryFragment<Pg> for SummariesDocument<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(concat!(
-            "SELECT coalesce(json_agg(json_build_object('c', json_build_object(",
-            "'id', c.id, 'mobile', c.mobile, 'full_name', c.full_name, 'gender', c.gender, ",
-            "'email', c.email, 'birthday', c.birthday, 'note', c.note, ",
-            "'accepts_marketing', c.accepts_marketing, 'created_at', c.created_at), ",
-            "'tags', coalesce(t.tags, '{}'), 'addresses', coalesce(a.addresses, '[]'), ",
-            "'segments', coalesce(s.segments, '[]')) ORDER BY p.n), '[]')::text ",
-            "FROM unnest("
-        ));
-        out.push_bind_param::<Array<BigInt>, _>(self.ids)?;
-        out.push_sql(concat!(
-            "::bigint[]) WITH ORDINALITY AS p(id, n) JOIN customers c ON c.id = p.id ",
-            "LEFT JOIN (SELECT customer_id, array_agg(tag) AS tags FROM customer_tags ",
-            "WHERE customer_id = ANY("
-        ));
-        out.push_bind_param::<Array<BigInt>, _>(self.ids)?;
-        out.push_sql(concat!(
-            ") GROUP BY customer_id) t ON t.customer_id = c.id ",
-            "LEFT JOIN (SELECT customer_id, json_agg(a ORDER BY a.is_default DESC, a.id) ",
-            "AS addresses FROM addresses a WHERE customer_id = ANY("
-        ));
-        out.push_bind_param::<Array<BigInt>, _>(self.ids)?;
-        out.push_sql(concat!(
-            ") GROUP BY customer_id) a ON a.customer_id = c.id ",
-            "LEFT JOIN (SELECT m.customer_id, json_agg(json_build_object('id', g.id, ",
-            "'title', g.title) ORDER BY g.id) AS segments FROM segment_memberships m ",
-            "JOIN segments g ON g.id = m.segment_id WHERE "
-        ));
+        out.push_sql(concat!("SELECT coalesce(json_agg(", summary_head!()));
         out.push_bind_param::<Bool, _>(&self.segments)?;
-        out.push_sql(" AND m.customer_id = ANY(");
+        out.push_sql(concat!(
+            summary_tail!(),
+            " ORDER BY p.n), '[]')::text FROM unnest("
+        ));
         out.push_bind_param::<Array<BigInt>, _>(self.ids)?;
-        out.push_sql(") GROUP BY m.customer_id) s ON s.customer_id = c.id");
+        out.push_sql("::bigint[]) WITH ORDINALITY AS p(id, n) JOIN customers c ON c.id = p.id");
         Ok(())
     }
 }
