@@ -76,10 +76,21 @@ impl PgStore {
 
     /// Applies every pending migration, holding an advisory lock so that
     /// several servers starting at once migrate one after another.
+    ///
+    /// When it applied any, it then runs `ANALYZE`, so that the planner
+    /// starts from statistics that describe the tables as they are now
+    /// rather than as they were before (or never): autovacuum would analyze
+    /// them only minutes later, after its thresholds are crossed.
     pub fn migrate(url: &str) -> Result<Vec<String>, RepoError> {
         let mut conn = PgConnection::establish(url)
             .map_err(|e| RepoError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        run_migrations(&mut conn)
+        let applied = run_migrations(&mut conn)?;
+        if !applied.is_empty() {
+            diesel::sql_query("ANALYZE")
+                .execute(&mut conn)
+                .map_err(|e| RepoError::Internal(format!("ANALYZE after migrating failed: {e}")))?;
+        }
+        Ok(applied)
     }
 }
 
