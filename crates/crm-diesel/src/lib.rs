@@ -95,9 +95,10 @@ pub trait Dialect: 'static + Send + Sync + Sized {
         None
     }
 
-    /// A page document: the customers whose ids the query `ids` selects (in
-    /// its order, with its offset and limit; `offset` is that offset), with
-    /// `count`, in one statement. Unless the count comes with the page
+    /// A page document: `limit` customers from `offset` on of those whose
+    /// ids the query `ids` selects, in its order (it ends with its `ORDER
+    /// BY`; the dialect adds the limit and offset), with `count`, in one
+    /// statement. Unless the count comes with the page
     /// ([`PageCount::WithPage`]: `ids` then selects `(id, CountOver)`), the
     /// page query is not run when `offset` is not below the count. `None`
     /// where the dialect has no such statement.
@@ -105,6 +106,7 @@ pub trait Dialect: 'static + Send + Sync + Sized {
         _conn: &mut Self::Connection,
         _ids: &dyn diesel::query_builder::QueryFragment<Self::Backend>,
         _offset: i64,
+        _limit: i64,
         _count: PageCount<'_, Self::Backend>,
     ) -> Option<StoreResult<String>> {
         None
@@ -233,9 +235,10 @@ macro_rules! diesel_adapter {
                 conn: &mut Conn,
                 ids: &dyn diesel::query_builder::QueryFragment<Db>,
                 offset: i64,
+                limit: i64,
                 count: $crate::PageCount<'_, Db>,
             ) -> Option<$crate::StoreResult<String>> {
-                D::page_document(conn, ids, offset, count)
+                D::page_document(conn, ids, offset, limit, count)
             }
             pub fn count_all_customers(conn: &mut Conn) -> $crate::StoreResult<i64> {
                 D::count_all_customers(conn)

@@ -58,9 +58,10 @@ impl Dialect for Postgres {
         conn: &mut Conn,
         ids: &dyn diesel::query_builder::QueryFragment<diesel::pg::Pg>,
         offset: i64,
+        limit: i64,
         count: PageCount<'_, diesel::pg::Pg>,
     ) -> Option<StoreResult<String>> {
-        Some(crate::documents::page(conn, ids, offset, count))
+        Some(crate::documents::page(conn, ids, offset, limit, count))
     }
 
     fn write_transaction<T>(

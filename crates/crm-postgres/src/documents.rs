@@ -138,13 +138,35 @@ pub(crate) fn summaries(conn: &mut Conn, ids: &[i64], segments: bool) -> StoreRe
     Ok(SummariesDocument { ids, segments }.get_result(conn)?)
 }
 
-/// A page document: the count, then the items of the page query's ids. The
-/// page query runs only when its offset is below the count (a one-time
-/// filter), so a page past the end costs no more than the count.
+/// A page document: the count, then the items of the page query's ids.
+///
+/// The limit is written into the text (page sizes are few) and the offset is
+/// left out on the first page, so that the statement of a first page has a
+/// generic plan as cheap as a custom one: with `LIMIT $n OFFSET $m` the
+/// planner costs a generic plan as if both were a tenth of the table, keeps
+/// planning the statement on every execution, and the planning cost more
+/// than the execution (docs/benchmarks.md). Past the first page the offset
+/// is a parameter, and the page query runs only when the offset is below
+/// the count (a one-time filter), so a page past the end costs no more than
+/// the count.
 struct PageDocument<'a> {
     ids: &'a dyn QueryFragment<Pg>,
     offset: i64,
+    limit: i64,
     count: PageCount<'a, Pg>,
+}
+
+impl PageDocument<'_> {
+    /// The page query: `ids` (which ends with its ORDER BY), limited.
+    fn walk_page<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.ids.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.limit));
+        if self.offset > 0 {
+            out.push_sql(" OFFSET ");
+            out.push_bind_param::<BigInt, _>(&self.offset)?;
+        }
+        Ok(())
+    }
 }
 
 impl QueryId for PageDocument<'_> {
@@ -158,7 +180,7 @@ impl QueryFragment<Pg> for PageDocument<'_> {
             // The page query gives (id, total); the count query runs only
             // when the page is empty (coalesce evaluates lazily).
             out.push_sql("WITH q (id, total) AS MATERIALIZED (");
-            self.ids.walk_ast(out.reborrow())?;
+            self.walk_page(&mut out)?;
             out.push_sql(
                 ") SELECT json_build_object('count', coalesce((SELECT max(q.total) FROM q), (",
             );
@@ -196,11 +218,15 @@ impl QueryFragment<Pg> for PageDocument<'_> {
             summary_tail!(),
             " ORDER BY p.n) FROM unnest(ARRAY(SELECT q.id FROM ("
         ));
-        self.ids.walk_ast(out.reborrow())?;
-        out.push_sql(") AS q(id) WHERE ");
-        out.push_bind_param::<BigInt, _>(&self.offset)?;
+        self.walk_page(&mut out)?;
+        out.push_sql(") AS q(id)");
+        if self.offset > 0 {
+            out.push_sql(" WHERE ");
+            out.push_bind_param::<BigInt, _>(&self.offset)?;
+            out.push_sql(" < (SELECT n FROM total)");
+        }
         out.push_sql(concat!(
-            " < (SELECT n FROM total))) WITH ORDINALITY AS p(id, n) ",
+            ")) WITH ORDINALITY AS p(id, n) ",
             "JOIN customers c ON c.id = p.id), '[]'))::text"
         ));
         Ok(())
@@ -217,7 +243,14 @@ pub(crate) fn page(
     conn: &mut Conn,
     ids: &dyn QueryFragment<Pg>,
     offset: i64,
+    limit: i64,
     count: PageCount<'_, Pg>,
 ) -> StoreResult<String> {
-    Ok(PageDocument { ids, offset, count }.get_result(conn)?)
+    Ok(PageDocument {
+        ids,
+        offset,
+        limit,
+        count,
+    }
+    .get_result(conn)?)
 }

@@ -116,15 +116,67 @@ async fn reads_are_one_prepared_statement_each() {
         assert_eq!(reads.cached.len(), 1, "prepared once: {:?}", reads.cached);
     }
 
-    // A page past the end still answers its count.
-    let last = store
-        .list(
-            &CustomerFilter::default(),
-            PageRequest::new(9, Some(2)).expect("page"),
-        )
+    // The hot statements are planned once: after a few executions
+    // PostgreSQL runs their generic plan instead of planning each time
+    // (with LIMIT and OFFSET as parameters it would not, see documents.rs).
+    for _ in 0..8 {
+        store.get(ids[0]).await.expect("get");
+        store.list(&filters[0], page).await.expect("list");
+    }
+    #[derive(diesel::QueryableByName, Debug)]
+    struct Plans {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        generic_plans: i64,
+    }
+    let plans: Vec<Plans> = store
+        .run(|conn| {
+            use diesel::RunQueryDsl;
+            Ok(diesel::sql_query(
+                "SELECT statement, generic_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE '%json_build_object%'",
+            )
+            .load(conn)?)
+        })
         .await
-        .expect("list");
+        .expect("the connection's prepared statements");
+    // A table this small gets a generic plan either way; at a million
+    // customers a first page with `LIMIT $n OFFSET $m` never does (the
+    // planner assumes both are a tenth of the table), so the first page's
+    // statement must carry its limit as text and no offset.
+    let first_page = plans
+        .iter()
+        .find(|p| p.statement.contains("customer_count_shards"))
+        .expect("the unfiltered page's statement");
+    assert!(
+        first_page.statement.contains("LIMIT 2") && !first_page.statement.contains("OFFSET"),
+        "a first page with a parameterised limit or offset: {}",
+        first_page.statement
+    );
+    for needle in ["'c', c,", "customer_count_shards"] {
+        let plan = plans
+            .iter()
+            .find(|p| p.statement.contains(needle))
+            .unwrap_or_else(|| panic!("no prepared statement holds {needle}: {plans:?}"));
+        assert!(
+            plan.generic_plans > 0,
+            "planned on every execution: {}",
+            plan.statement
+        );
+    }
+
+    // A page past the end still answers its count, whichever way it is
+    // counted (counters; the page query's window, which has no row then).
+    let past = PageRequest::new(9, Some(2)).expect("page");
+    let last = store.list(&filters[0], past).await.expect("list");
     assert_eq!((last.count, last.items.len()), (3, 0));
+    let last = store.list(&filters[1], past).await.expect("list");
+    assert_eq!(
+        (last.count, last.items.len()),
+        (2, 0),
+        "Ada and Grace hold an a"
+    );
 }
 
 /// `migrate` leaves statistics current: on a database it migrates, every

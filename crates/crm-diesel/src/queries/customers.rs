@@ -439,7 +439,9 @@ enum PageIds {
 }
 
 impl PageIds {
-    fn new(filter: &CustomerFilter, offset: i64, limit: i64) -> Self {
+    /// The ids in page order, without offset and limit (see `load` and the
+    /// dialect's `page_document`).
+    fn new(filter: &CustomerFilter) -> Self {
         let descending = filter.ordering == CustomerOrdering::IdDesc;
         match sole_membership(filter) {
             Some(Sole::Segment(segment)) => {
@@ -452,7 +454,7 @@ impl PageIds {
                 } else {
                     query.order(segment_memberships::customer_id.asc())
                 };
-                Self::Members(query.offset(offset).limit(limit))
+                Self::Members(query)
             }
             Some(Sole::Coupon(coupon)) => {
                 let query = customer_coupons::table
@@ -464,19 +466,14 @@ impl PageIds {
                 } else {
                     query.order(customer_coupons::customer_id.asc())
                 };
-                Self::Holders(query.offset(offset).limit(limit))
+                Self::Holders(query)
             }
             None if filter.search.is_some() => Self::Searched(
                 ordered(filtered(filter), filter)
-                    .select((customers::id, $crate::CountOver))
-                    .offset(offset)
-                    .limit(limit),
+                    .select((customers::id, $crate::CountOver)),
             ),
             None => Self::Customers(
-                ordered(filtered(filter), filter)
-                    .select(customers::id)
-                    .offset(offset)
-                    .limit(limit),
+                ordered(filtered(filter), filter).select(customers::id),
             ),
         }
     }
@@ -490,16 +487,18 @@ impl PageIds {
         }
     }
 
-    fn load(self, conn: &mut Conn) -> StoreResult<Vec<i64>> {
+    fn load(self, conn: &mut Conn, offset: i64, limit: i64) -> StoreResult<Vec<i64>> {
         Ok(match self {
-            Self::Customers(query) => query.load(conn)?,
+            Self::Customers(query) => query.offset(offset).limit(limit).load(conn)?,
             Self::Searched(query) => query
+                .offset(offset)
+                .limit(limit)
                 .load::<(i64, i64)>(conn)?
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect(),
-            Self::Members(query) => query.load(conn)?,
-            Self::Holders(query) => query.load(conn)?,
+            Self::Members(query) => query.offset(offset).limit(limit).load(conn)?,
+            Self::Holders(query) => query.offset(offset).limit(limit).load(conn)?,
         })
     }
 }
@@ -510,11 +509,8 @@ fn list_page(
     page: PageRequest,
 ) -> StoreResult<Page<CustomerSummary>> {
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
-    let ids = PageIds::new(
-        filter,
-        offset,
-        i64::try_from(page.size()).unwrap_or(i64::MAX),
-    );
+    let limit = i64::try_from(page.size()).unwrap_or(i64::MAX);
+    let ids = PageIds::new(filter);
     // Where the dialect reads a page with one statement: count, ids and
     // items in one snapshot, one round trip.
     let count_query: Box<dyn diesel::query_builder::QueryFragment<Db>> =
@@ -537,7 +533,7 @@ fn list_page(
         Counted::Filtered => $crate::PageCount::Query(&*count_query),
     };
     if let Some(document) =
-        crate::backend::page_document(conn, ids.as_fragment(), offset, count_source)
+        crate::backend::page_document(conn, ids.as_fragment(), offset, limit, count_source)
     {
         let document: load::PageDocument = load::decode(&document?)?;
         return Ok(Page {
@@ -559,7 +555,7 @@ fn list_page(
             request: page,
         });
     }
-    let ids = ids.load(conn)?;
+    let ids = ids.load(conn, offset, limit)?;
     let items = load::summaries(conn, &ids, true)?;
     Ok(Page {
         count,
