@@ -138,10 +138,16 @@ pub(crate) fn summaries(conn: &mut Conn, ids: &[i64], segments: bool) -> StoreRe
     Ok(SummariesDocument { ids, segments }.get_result(conn)?)
 }
 
+/// Page sizes written into a page statement's text; any other size is a
+/// parameter. Each text is a statement cached on every connection (and a
+/// plan kept by PostgreSQL for it), so the set is small and fixed: a client
+/// cycling through page sizes cannot grow the caches.
+const COMMON_PAGE_SIZES: [i64; 8] = [10, 20, 25, 50, 100, 200, 500, 1000];
+
 /// A page document: the count, then the items of the page query's ids.
 ///
-/// The limit is written into the text (page sizes are few) and the offset is
-/// left out on the first page, so that the statement of a first page has a
+/// The limit of the common page sizes is written into the text and the
+/// offset is left out on the first page, so that the statement of a first page has a
 /// generic plan as cheap as a custom one: with `LIMIT $n OFFSET $m` the
 /// planner costs a generic plan as if both were a tenth of the table, keeps
 /// planning the statement on every execution, and the planning cost more
@@ -160,7 +166,12 @@ impl PageDocument<'_> {
     /// The page query: `ids` (which ends with its ORDER BY), limited.
     fn walk_page<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         self.ids.walk_ast(out.reborrow())?;
-        out.push_sql(&format!(" LIMIT {}", self.limit));
+        if COMMON_PAGE_SIZES.contains(&self.limit) {
+            out.push_sql(&format!(" LIMIT {}", self.limit));
+        } else {
+            out.push_sql(" LIMIT ");
+            out.push_bind_param::<BigInt, _>(&self.limit)?;
+        }
         if self.offset > 0 {
             out.push_sql(" OFFSET ");
             out.push_bind_param::<BigInt, _>(&self.offset)?;
