@@ -298,17 +298,12 @@ pub fn build(
         source,
     })?;
     let mut services = backend.services(settings);
-    let mut cache_size = usize::try_from(settings.token_cache_size).unwrap_or(usize::MAX);
-    if cache_size > 0 && !settings.db_prepared_statements && settings.database_direct_url.is_none()
-    {
-        // Unprepared statements mean a transaction-mode pooler, which would
-        // swallow LISTEN: revocations would never arrive, and a revoked
-        // token would be served from the cache until it expired.
+    let cache_size = settings.effective_token_cache_size();
+    if cache_size == 0 && settings.token_cache_size > 0 {
         tracing::warn!(
             "token cache off: CRM_DB_PREPARED_STATEMENTS=false without CRM_DATABASE_DIRECT_URL \
              leaves the revocation listener no direct connection"
         );
-        cache_size = 0;
     }
     if let (Backend::Postgres(_), true) = (&backend, cache_size > 0) {
         // PostgreSQL tells every instance about revocations, so validated

@@ -181,10 +181,31 @@ impl Settings {
     /// advisory lock, the token revocation listener): `database_direct_url`,
     /// else `database_url`.
     pub fn direct_url(&self) -> &str {
+        self.given_direct_url().unwrap_or(&self.database_url)
+    }
+
+    /// Whether a direct URL of its own is configured (an empty
+    /// `database_direct_url` is none).
+    pub fn has_direct_url(&self) -> bool {
+        self.given_direct_url().is_some()
+    }
+
+    fn given_direct_url(&self) -> Option<&str> {
         self.database_direct_url
             .as_deref()
             .filter(|url| !url.is_empty())
-            .unwrap_or(&self.database_url)
+    }
+
+    /// The validated tokens to keep in memory: `token_cache_size`, except
+    /// behind a transaction-mode pooler (unprepared statements) without a
+    /// direct URL, where the revocation listener's LISTEN would go through
+    /// the pooler, which swallows it: revocations would never arrive, and a
+    /// revoked token would be served from the cache until it expired.
+    pub fn effective_token_cache_size(&self) -> usize {
+        if !self.db_prepared_statements && !self.has_direct_url() {
+            return 0;
+        }
+        usize::try_from(self.token_cache_size).unwrap_or(usize::MAX)
     }
 
     /// The database URL with any password replaced, for messages and logs.
@@ -270,13 +291,33 @@ mod tests {
     }
 
     #[test]
+    fn the_token_cache_is_off_behind_a_pooler_without_a_direct_url() {
+        let mut settings = Settings::new("postgres://app@127.0.0.1:6432/crm");
+        assert_eq!(settings.effective_token_cache_size(), 10_000);
+        settings.db_prepared_statements = false;
+        assert_eq!(settings.effective_token_cache_size(), 0);
+        settings.database_direct_url = Some(String::new());
+        assert_eq!(
+            settings.effective_token_cache_size(),
+            0,
+            "an empty direct URL leaves the listener on the pooler"
+        );
+        settings.database_direct_url = Some("postgres://app@127.0.0.1:5432/crm".into());
+        assert_eq!(settings.effective_token_cache_size(), 10_000);
+        settings.token_cache_size = 0;
+        assert_eq!(settings.effective_token_cache_size(), 0);
+    }
+
+    #[test]
     fn migrations_use_the_direct_url_when_one_is_set() {
         let mut settings = Settings::new("postgres://app@127.0.0.1:6432/crm");
         assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:6432/crm");
         settings.database_direct_url = Some(String::new());
         assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:6432/crm");
+        assert!(!settings.has_direct_url(), "an empty direct URL is none");
         settings.database_direct_url = Some("postgres://app@127.0.0.1:5432/crm".into());
         assert_eq!(settings.direct_url(), "postgres://app@127.0.0.1:5432/crm");
+        assert!(settings.has_direct_url());
         assert!(
             settings.db_prepared_statements,
             "prepared statements by default"
