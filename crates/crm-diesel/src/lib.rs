@@ -217,7 +217,6 @@ macro_rules! diesel_adapter {
             pub const MAX_BIND_IDS: usize = <D as $crate::Dialect>::MAX_BIND_IDS;
             pub const INSERT_CHUNK: usize = <D as $crate::Dialect>::INSERT_CHUNK;
 
-            pub const DOCUMENT_READS: bool = <D as $crate::Dialect>::DOCUMENT_READS;
             pub fn customer_document(
                 conn: &mut Conn,
                 id: i64,

@@ -387,6 +387,7 @@ fn count(conn: &mut Conn, filter: &CustomerFilter) -> StoreResult<i64> {
 
 /// The only criterion of `filter` when that is one segment or one coupon,
 /// and the list is in id order.
+#[derive(Clone, Copy)]
 enum Sole {
     Segment(i64),
     Coupon(i64),
@@ -440,10 +441,10 @@ enum PageIds {
 
 impl PageIds {
     /// The ids in page order, without offset and limit (see `load` and the
-    /// dialect's `page_document`).
-    fn new(filter: &CustomerFilter) -> Self {
+    /// dialect's `page_document`); `sole` is `sole_membership(filter)`.
+    fn new(filter: &CustomerFilter, sole: Option<Sole>) -> Self {
         let descending = filter.ordering == CustomerOrdering::IdDesc;
-        match sole_membership(filter) {
+        match sole {
             Some(Sole::Segment(segment)) => {
                 let query = segment_memberships::table
                     .filter(segment_memberships::segment_id.eq(segment))
@@ -510,27 +511,32 @@ fn list_page(
 ) -> StoreResult<Page<CustomerSummary>> {
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let limit = i64::try_from(page.size()).unwrap_or(i64::MAX);
-    let ids = PageIds::new(filter);
+    let sole = sole_membership(filter);
+    let ids = PageIds::new(filter, sole);
     // Where the dialect reads a page with one statement: count, ids and
-    // items in one snapshot, one round trip.
-    let count_query: Box<dyn diesel::query_builder::QueryFragment<Db>> =
-        match sole_membership(filter) {
-            // Holders reference existing customers, one row each (primary
-            // key): counted from the coupon's index alone.
-            Some(Sole::Coupon(coupon)) => Box::new(
-                customer_coupons::table
-                    .filter(customer_coupons::coupon_id.eq(coupon))
-                    .count(),
-            ),
-            _ => Box::new(filtered(filter).count()),
-        };
+    // items in one snapshot, one round trip. A count query is built only
+    // where the count is not kept at hand.
+    let count_query: Box<dyn diesel::query_builder::QueryFragment<Db>>;
     let count_source = match counted(filter) {
         Counted::All => $crate::PageCount::All,
         Counted::Segment(segment) => $crate::PageCount::Segment(segment),
-        Counted::Filtered if matches!(ids, PageIds::Searched(_)) => {
-            $crate::PageCount::WithPage(&*count_query)
+        Counted::Filtered => {
+            count_query = match sole {
+                // Holders reference existing customers, one row each
+                // (primary key): counted from the coupon's index alone.
+                Some(Sole::Coupon(coupon)) => Box::new(
+                    customer_coupons::table
+                        .filter(customer_coupons::coupon_id.eq(coupon))
+                        .count(),
+                ),
+                _ => Box::new(filtered(filter).count()),
+            };
+            if matches!(ids, PageIds::Searched(_)) {
+                $crate::PageCount::WithPage(&*count_query)
+            } else {
+                $crate::PageCount::Query(&*count_query)
+            }
         }
-        Counted::Filtered => $crate::PageCount::Query(&*count_query),
     };
     if let Some(document) =
         crate::backend::page_document(conn, ids.as_fragment(), offset, limit, count_source)
