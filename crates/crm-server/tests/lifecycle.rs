@@ -128,17 +128,7 @@ fn new_client(database_url: &str) -> (String, String) {
 
 /// Gets a token for a client from the server.
 async fn token_for(server: &Server, (id, secret): &(String, String)) -> String {
-    let resp: Value = reqwest::Client::new()
-        .post(server.url("/oauth/token/"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["access_token"].as_str().unwrap().to_owned()
+    support::client_credentials_token(&server.url(""), id, secret).await
 }
 
 /// Registers a client with the CLI and gets a token from the server.

@@ -82,9 +82,16 @@ pub async fn serve_with_token(
         .create_client(client_name, "crm:read crm:write")
         .await
         .unwrap();
+    let token = client_credentials_token(&base, &client.client.id, client.secret.expose()).await;
+    (handle, base, token)
+}
+
+/// An access token from the token endpoint of the server at `base`, by the
+/// client credentials grant.
+pub async fn client_credentials_token(base: &str, id: &str, secret: &str) -> String {
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/oauth/token/"))
-        .basic_auth(&client.client.id, Some(client.secret.expose()))
+        .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -92,6 +99,5 @@ pub async fn serve_with_token(
         .json()
         .await
         .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
-    (handle, base, token)
+    token["access_token"].as_str().unwrap().to_owned()
 }
