@@ -136,9 +136,19 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn create() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let admin = admin_url();
         let template = ensure_template(&admin);
+        Self::copy_of(admin, &template)
+    }
+
+    /// A fresh database with nothing in it, not migrated (for tests of
+    /// migrating), dropped when this value is dropped.
+    pub fn empty() -> Self {
+        Self::copy_of(admin_url(), "template0")
+    }
+
+    fn copy_of(admin: String, template: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());

@@ -197,24 +197,16 @@ fn migrate_leaves_every_table_analyzed() {
     if !crm_postgres::testing::server_configured() {
         return;
     }
-    let admin_url = crm_postgres::testing::admin_url();
-    let name = format!("crm_test_analyze_{}", std::process::id());
-    let mut admin = diesel::PgConnection::establish(&admin_url).expect("admin connection");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .expect("drop");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create");
-    let url = crm_postgres::testing::with_database(&admin_url, &name);
-    let applied = PgStore::migrate(&url).expect("migrate");
+    let db = crm_postgres::testing::TestDatabase::empty();
+    let url = db.url();
+    let applied = PgStore::migrate(url).expect("migrate");
     assert!(
         !applied.is_empty(),
         "a new database has migrations to apply"
     );
     // The migrating session reports its statistics as it ends: allow it a
     // few seconds to do so.
-    let mut conn = diesel::PgConnection::establish(&url).expect("connection");
+    let mut conn = diesel::PgConnection::establish(url).expect("connection");
     let mut never = Count { n: -1 };
     for _ in 0..50 {
         diesel::sql_query("SELECT pg_stat_clear_snapshot()")
@@ -231,9 +223,5 @@ fn migrate_leaves_every_table_analyzed() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(conn);
-    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .expect("drop");
     assert_eq!(never.n, 0, "tables never analyzed after migrate");
 }
