@@ -111,6 +111,23 @@ async fn a_customer_cannot_be_its_own_referrer() {
 }
 
 #[actix_web::test]
+async fn an_update_reports_its_own_referral_and_a_lost_identity_together() {
+    let app = spawn!();
+    let id = app.customer_id(json!({"mobile": "12345"})).await;
+    let resp = app
+        .patch(&customer_path(id), &json!({"mobile": "", "referrer": id}))
+        .await;
+    assert_eq!(resp.status, 400, "body: {}", resp.text);
+    assert_eq!(
+        error_fields(&resp.body),
+        ["non_field_errors", "referrer"],
+        "both rules in one answer; body: {}",
+        resp.text
+    );
+    assert_eq!(app.get(&customer_path(id)).await.body["mobile"], "12345");
+}
+
+#[actix_web::test]
 async fn referrer_can_be_set_changed_and_cleared() {
     let app = spawn!();
     let r1 = app.customer_id(json!({"full_name": "R1"})).await;
