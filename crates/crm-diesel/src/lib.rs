@@ -21,6 +21,7 @@
 pub mod document;
 mod error;
 mod queries;
+pub mod snapshot;
 pub mod store;
 
 pub use document::{CountOver, PageCount};
@@ -141,6 +142,22 @@ pub trait Dialect: 'static + Send + Sync + Sized {
     /// The domain meaning of a driver error (constraint names, lost
     /// connections, conflicts).
     fn map_error(error: diesel::result::Error) -> RepoError;
+
+    /// Whether events get their public id in a separate step,
+    /// [`publish_events`](Self::publish_events), because writers commit
+    /// concurrently and out of the order of their insertions. Where false,
+    /// the migrations number each event as it is inserted (writers are
+    /// serialised, so insertion order is commit order).
+    const PUBLISHES_EVENTS: bool = false;
+
+    /// Numbers at most `limit` events whose transactions have all ended,
+    /// after the last published id, in the order they may no longer change,
+    /// and returns how many; 0 without waiting when another connection is
+    /// publishing. Runs inside a write transaction. Called only where
+    /// [`PUBLISHES_EVENTS`](Self::PUBLISHES_EVENTS).
+    fn publish_events(_conn: &mut Self::Connection, _limit: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
 }
 
 /// Instantiates the shared storage code for one dialect, at the root of the
@@ -239,6 +256,10 @@ macro_rules! diesel_adapter {
             ) -> Option<$crate::StoreResult<String>> {
                 D::page_document(conn, ids, offset, limit, count)
             }
+            pub const PUBLISHES_EVENTS: bool = <D as $crate::Dialect>::PUBLISHES_EVENTS;
+            pub fn publish_events(conn: &mut Conn, limit: i64) -> $crate::StoreResult<u64> {
+                D::publish_events(conn, limit)
+            }
             pub fn count_all_customers(conn: &mut Conn) -> $crate::StoreResult<i64> {
                 D::count_all_customers(conn)
             }
@@ -322,6 +343,9 @@ macro_rules! diesel_adapter {
             }
             pub mod oauth {
                 $crate::__crm_diesel_oauth! {}
+            }
+            pub mod events {
+                $crate::__crm_diesel_events! {}
             }
         }
     };

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod customer;
 pub mod error;
+pub mod event;
 pub mod page;
 pub mod segment;
 pub mod text;

@@ -76,6 +76,10 @@ impl SegmentTitle {
 #[async_trait]
 pub trait SegmentRepository: Send + Sync + 'static {
     /// Creates an empty segment and returns its head.
+    ///
+    /// Every write of this trait MUST record its events (`crate::event`) in
+    /// its own transaction, with `created_at` = `now`. Here:
+    /// `segment.created` with the head.
     async fn create_segment(
         &self,
         title: &SegmentTitle,
@@ -113,8 +117,8 @@ pub trait SegmentRepository: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<SegmentMember>, RepoError>;
 
-    /// Renames the segment and returns its new head; `NotFound` when there is
-    /// no such segment.
+    /// Renames the segment and returns its new head (event
+    /// `segment.updated`); `NotFound` when there is no such segment.
     async fn rename_segment(
         &self,
         id: SegmentId,
@@ -122,23 +126,33 @@ pub trait SegmentRepository: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<SegmentRef, RepoError>;
 
-    /// Deletes the segment and its memberships; its customers stay.
-    async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError>;
+    /// Deletes the segment and its memberships; its customers stay. Event:
+    /// `segment.deleted` (no membership or customer events).
+    async fn delete_segment(&self, id: SegmentId, now: OffsetDateTime) -> Result<(), RepoError>;
 
     /// Adds the customers to the segment in one transaction; customers already
     /// in it are left as they are, and concurrent adds of overlapping lists
     /// MUST leave each customer in the segment once. When any customer does
     /// not exist nothing is added and it MUST return `Rejected` with a
     /// `customer_id` error naming the missing ids. `NotFound` when there is no
-    /// such segment.
-    async fn add_members(&self, id: SegmentId, customers: &[CustomerId]) -> Result<(), RepoError>;
+    /// such segment. Event: `segment.customers_added` naming the customers
+    /// this call added (ascending), none when it added none.
+    async fn add_members(
+        &self,
+        id: SegmentId,
+        customers: &[CustomerId],
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError>;
 
     /// Removes the customers from the segment; ids not in it are ignored.
-    /// `NotFound` when there is no such segment.
+    /// `NotFound` when there is no such segment. Event:
+    /// `segment.customers_removed` naming the members this call removed
+    /// (ascending), none when it removed none.
     async fn remove_members(
         &self,
         id: SegmentId,
         customers: &[CustomerId],
+        now: OffsetDateTime,
     ) -> Result<(), RepoError>;
 }
 
@@ -196,7 +210,7 @@ impl SegmentService {
     }
 
     pub async fn delete(&self, id: SegmentId) -> Result<(), Error> {
-        Ok(self.segments.delete_segment(id).await?)
+        Ok(self.segments.delete_segment(id, now_micros()).await?)
     }
 
     /// Adds customers (all or none) and returns the segment's head as it now
@@ -209,7 +223,9 @@ impl SegmentService {
         let mut customers = customers;
         customers.sort();
         customers.dedup();
-        self.segments.add_members(id, &customers).await?;
+        self.segments
+            .add_members(id, &customers, now_micros())
+            .await?;
         self.get(id).await
     }
 
@@ -219,7 +235,9 @@ impl SegmentService {
         id: SegmentId,
         customers: Vec<CustomerId>,
     ) -> Result<SegmentRef, Error> {
-        self.segments.remove_members(id, &customers).await?;
+        self.segments
+            .remove_members(id, &customers, now_micros())
+            .await?;
         self.get(id).await
     }
 }
@@ -240,9 +258,9 @@ mod tests {
     async fn add_members_deduplicates_before_the_store() {
         let mut repo = MockSegmentRepository::new();
         repo.expect_add_members()
-            .withf(|_, ids| ids.iter().map(|i| i.get()).collect::<Vec<_>>() == [1, 2])
+            .withf(|_, ids, _| ids.iter().map(|i| i.get()).collect::<Vec<_>>() == [1, 2])
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
         repo.expect_segment_head().returning(|id| {
             Ok(SegmentRef {
                 id,
@@ -259,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn missing_customers_reject_the_whole_add() {
         let mut repo = MockSegmentRepository::new();
-        repo.expect_add_members().returning(|_, _| {
+        repo.expect_add_members().returning(|_, _, _| {
             Err(RepoError::Rejected(crate::FieldErrors::single(
                 "customer_id",
                 "Customers 9 do not exist.",

@@ -388,13 +388,23 @@ mod tests {
         ) -> Result<SegmentRef, RepoError> {
             unimplemented!()
         }
-        async fn delete_segment(&self, _: SegmentId) -> Result<(), RepoError> {
+        async fn delete_segment(&self, _: SegmentId, _: OffsetDateTime) -> Result<(), RepoError> {
             unimplemented!()
         }
-        async fn add_members(&self, _: SegmentId, _: &[CustomerId]) -> Result<(), RepoError> {
+        async fn add_members(
+            &self,
+            _: SegmentId,
+            _: &[CustomerId],
+            _: OffsetDateTime,
+        ) -> Result<(), RepoError> {
             unimplemented!()
         }
-        async fn remove_members(&self, _: SegmentId, _: &[CustomerId]) -> Result<(), RepoError> {
+        async fn remove_members(
+            &self,
+            _: SegmentId,
+            _: &[CustomerId],
+            _: OffsetDateTime,
+        ) -> Result<(), RepoError> {
             unimplemented!()
         }
     }

@@ -6,7 +6,7 @@ use crm_domain::RepoError;
 use time::OffsetDateTime;
 
 use crate::customers::addresses_of;
-use crate::{stored, CustomerRecord, MemoryStore};
+use crate::{events, stored, CustomerRecord, MemoryStore};
 
 /// Writes the given values of `changes` into `address` (not `is_default`).
 fn apply(address: &mut Address, changes: &AddressChanges, now: OffsetDateTime) {
@@ -102,6 +102,7 @@ impl AddressRepository for MemoryStore {
         apply(&mut address, changes, now);
         record.addresses.insert(id, address.clone());
         record.fields.updated_at = now;
+        events::customer_updated(&mut state, now, customer.get());
         Ok(address)
     }
 
@@ -132,6 +133,7 @@ impl AddressRepository for MemoryStore {
         }
         record.addresses.insert(address.get(), updated.clone());
         record.fields.updated_at = now;
+        events::customer_updated(&mut state, now, customer.get());
         Ok(updated)
     }
 
@@ -159,6 +161,7 @@ impl AddressRepository for MemoryStore {
             }
         }
         record.fields.updated_at = now;
+        events::customer_updated(&mut state, now, customer.get());
         Ok(())
     }
 }

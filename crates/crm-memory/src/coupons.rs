@@ -5,7 +5,7 @@ use crm_domain::customer::{CouponHolding, CouponId, CouponRepository, CustomerId
 use crm_domain::RepoError;
 use time::OffsetDateTime;
 
-use crate::{stored, MemoryStore};
+use crate::{events, stored, MemoryStore};
 
 fn holding(coupon: i64, granted_at: OffsetDateTime) -> CouponHolding {
     CouponHolding {
@@ -40,24 +40,36 @@ impl CouponRepository for MemoryStore {
             .customers
             .get_mut(&customer.get())
             .ok_or(RepoError::NotFound)?;
-        // Coupon holdings leave the customer's `updated_at` as it is.
         match record.coupons.get(&coupon.get()) {
             Some(granted_at) => Ok((holding(coupon.get(), *granted_at), false)),
             None => {
-                let granted_at = stored(now);
-                record.coupons.insert(coupon.get(), granted_at);
-                Ok((holding(coupon.get(), granted_at), true))
+                let now = stored(now);
+                record.coupons.insert(coupon.get(), now);
+                record.fields.updated_at = now;
+                events::customer_updated(&mut state, now, customer.get());
+                Ok((holding(coupon.get(), now), true))
             }
         }
     }
 
-    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError> {
+    async fn revoke_coupon(
+        &self,
+        customer: CustomerId,
+        coupon: CouponId,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let now = stored(now);
         let mut state = self.write();
-        state
+        let record = state
             .customers
             .get_mut(&customer.get())
-            .and_then(|record| record.coupons.remove(&coupon.get()))
-            .map(|_| ())
-            .ok_or(RepoError::NotFound)
+            .ok_or(RepoError::NotFound)?;
+        record
+            .coupons
+            .remove(&coupon.get())
+            .ok_or(RepoError::NotFound)?;
+        record.fields.updated_at = now;
+        events::customer_updated(&mut state, now, customer.get());
+        Ok(())
     }
 }

@@ -14,7 +14,8 @@ use crm_domain::segment::{SegmentId, SegmentRef};
 use crm_domain::{FieldErrors, RepoError};
 use time::OffsetDateTime;
 
-use crate::{email_key, stored, CustomerFields, CustomerRecord, MemoryStore, State};
+use crate::{email_key, events, stored, CustomerFields, CustomerRecord, MemoryStore, State};
+use crm_domain::event::{EventData, EventKind};
 
 fn customer_id(raw: i64) -> CustomerId {
     CustomerId::new(raw).expect("ids come from a sequence starting at 1")
@@ -376,7 +377,10 @@ impl CustomerRepository for MemoryStore {
         let referrer = record.fields.referrer;
         state.customers.insert(id, record);
         set_referrer(&mut state, id, None, referrer);
-        customer(&state, id)
+        let created = customer(&state, id)?;
+        let data = EventData::Customer(Box::new(created.clone()));
+        events::record(&mut state, EventKind::CustomerCreated, now, data);
+        Ok(created)
     }
 
     async fn get(&self, id: CustomerId) -> Result<Customer, RepoError> {
@@ -409,11 +413,14 @@ impl CustomerRepository for MemoryStore {
         if let Some(metafields) = metafields_of(changes) {
             record.metafields = metafields;
         }
-        customer(&state, id)
+        let updated = customer(&state, id)?;
+        let data = EventData::Customer(Box::new(updated.clone()));
+        events::record(&mut state, EventKind::CustomerUpdated, now, data);
+        Ok(updated)
     }
 
-    async fn delete(&self, id: CustomerId) -> Result<(), RepoError> {
-        let id = id.get();
+    async fn delete(&self, id: CustomerId, now: OffsetDateTime) -> Result<(), RepoError> {
+        let (id, now) = (id.get(), stored(now));
         let mut state = self.write();
         let record = state.customers.remove(&id).ok_or(RepoError::NotFound)?;
         // Its addresses, tags, metafields and coupons went with the record.
@@ -424,11 +431,21 @@ impl CustomerRepository for MemoryStore {
             }
         }
         set_referrer(&mut state, id, record.fields.referrer, None);
-        // ON DELETE SET NULL: `updated_at` of the referred stays.
+        events::record(
+            &mut state,
+            EventKind::CustomerDeleted,
+            now,
+            EventData::CustomerDeleted(customer_id(id)),
+        );
+        // Released referrals are writes to the referred customers.
         for referred in &record.referred {
             if let Some(other) = state.customers.get_mut(referred) {
                 other.fields.referrer = None;
+                other.fields.updated_at = now;
             }
+        }
+        for referred in &record.referred {
+            events::customer_updated(&mut state, now, *referred);
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! An in-memory storage adapter for the CRM ports: every port the SQL
 //! adapters implement (`CustomerRepository`, `AddressRepository`,
-//! `CouponRepository`, `SegmentRepository`, `ClientStore`, `TokenStore` and
-//! `HealthCheck`), with the same observable rules, and no I/O at all.
+//! `CouponRepository`, `SegmentRepository`, `EventRepository`, `ClientStore`,
+//! `TokenStore` and `HealthCheck`), with the same observable rules, and no I/O at all.
 //!
 //! It is meant for fast tests of code built on `crm-domain`: add it as a
 //! dev-dependency (`crm-memory.workspace = true` inside this workspace),
@@ -101,18 +101,20 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crm_domain::auth::{Client, TokenRecord};
 use crm_domain::customer::{Address, Gender, Metafield, Profile, Statistics};
+use crm_domain::event::Event;
 use crm_domain::time_util::truncate_micros;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 mod addresses;
 mod coupons;
 mod customers;
+mod events;
 mod health;
 mod oauth;
 mod segments;
@@ -178,6 +180,11 @@ struct State {
     clients: HashMap<String, Client>,
     /// Tokens by digest.
     tokens: HashMap<String, TokenRecord>,
+    /// The change feed, by id; `last_event_id` is never reused.
+    events: VecDeque<Event>,
+    last_event_id: i64,
+    /// The highest event id the purge deleted.
+    purged_through: i64,
 }
 
 /// A customer with everything it owns.
@@ -305,7 +312,7 @@ mod tests {
     async fn ids_are_never_reused() {
         let store = MemoryStore::new();
         let first = store.create(&named("First"), now_micros()).await.unwrap();
-        store.delete(first.id).await.unwrap();
+        store.delete(first.id, now_micros()).await.unwrap();
         let second = store.create(&named("Second"), now_micros()).await.unwrap();
         assert!(second.id > first.id);
     }

@@ -12,7 +12,32 @@ use crm_domain::{FieldErrors, RepoError};
 use time::OffsetDateTime;
 
 use crate::customers::summary;
-use crate::{stored, MemoryStore, SegmentRecord, State};
+use crate::{events, stored, MemoryStore, SegmentRecord, State};
+use crm_domain::event::{EventData, EventKind};
+
+/// Records a membership event naming `customers`, none when empty.
+fn members_event(
+    state: &mut State,
+    kind: EventKind,
+    now: OffsetDateTime,
+    segment: SegmentId,
+    mut customers: Vec<i64>,
+) {
+    if customers.is_empty() {
+        return;
+    }
+    customers.sort_unstable();
+    customers.dedup();
+    let data = EventData::Members {
+        segment,
+        customers: customers.into_iter().map(customer_id).collect(),
+    };
+    events::record(state, kind, now, data);
+}
+
+fn customer_id(raw: i64) -> CustomerId {
+    CustomerId::new(raw).expect("ids come from a sequence starting at 1")
+}
 
 fn segment_id(raw: i64) -> SegmentId {
     SegmentId::new(raw).expect("ids come from a sequence starting at 1")
@@ -97,6 +122,8 @@ impl SegmentRepository for MemoryStore {
         };
         let created = head(id, &record);
         state.segments.insert(id, record);
+        let data = EventData::Segment(created.clone());
+        events::record(&mut state, EventKind::SegmentCreated, now, data);
         Ok(created)
     }
 
@@ -150,12 +177,17 @@ impl SegmentRepository for MemoryStore {
             .segments
             .get_mut(&id.get())
             .ok_or(RepoError::NotFound)?;
+        let now = stored(now);
         record.title = title.as_str().to_owned();
-        record.updated_at = stored(now);
-        Ok(head(id.get(), record))
+        record.updated_at = now;
+        let renamed = head(id.get(), record);
+        let data = EventData::Segment(renamed.clone());
+        events::record(&mut state, EventKind::SegmentUpdated, now, data);
+        Ok(renamed)
     }
 
-    async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError> {
+    async fn delete_segment(&self, id: SegmentId, now: OffsetDateTime) -> Result<(), RepoError> {
+        let now = stored(now);
         let mut state = self.write();
         let record = state
             .segments
@@ -166,10 +198,22 @@ impl SegmentRepository for MemoryStore {
                 customer.segments.remove(&id.get());
             }
         }
+        events::record(
+            &mut state,
+            EventKind::SegmentDeleted,
+            now,
+            EventData::SegmentDeleted(id),
+        );
         Ok(())
     }
 
-    async fn add_members(&self, id: SegmentId, customers: &[CustomerId]) -> Result<(), RepoError> {
+    async fn add_members(
+        &self,
+        id: SegmentId,
+        customers: &[CustomerId],
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let now = stored(now);
         let wanted: BTreeSet<i64> = customers.iter().map(|c| c.get()).collect();
         let mut state = self.write();
         if !state.segments.contains_key(&id.get()) {
@@ -194,7 +238,11 @@ impl SegmentRepository for MemoryStore {
             }
         }
         let record = state.segments.get_mut(&id.get()).expect("checked above");
-        record.members.extend(wanted);
+        let added: Vec<i64> = wanted
+            .into_iter()
+            .filter(|c| record.members.insert(*c))
+            .collect();
+        members_event(&mut state, EventKind::SegmentCustomersAdded, now, id, added);
         Ok(())
     }
 
@@ -202,7 +250,9 @@ impl SegmentRepository for MemoryStore {
         &self,
         id: SegmentId,
         customers: &[CustomerId],
+        now: OffsetDateTime,
     ) -> Result<(), RepoError> {
+        let now = stored(now);
         let mut state = self.write();
         let record = state
             .segments
@@ -214,11 +264,18 @@ impl SegmentRepository for MemoryStore {
                 removed.push(customer.get());
             }
         }
-        for customer in removed {
-            if let Some(record) = state.customers.get_mut(&customer) {
+        for customer in &removed {
+            if let Some(record) = state.customers.get_mut(customer) {
                 record.segments.remove(&id.get());
             }
         }
+        members_event(
+            &mut state,
+            EventKind::SegmentCustomersRemoved,
+            now,
+            id,
+            removed,
+        );
         Ok(())
     }
 }

@@ -133,6 +133,13 @@ impl Dialect for Postgres {
     fn map_error(error: DieselError) -> RepoError {
         map_error(error)
     }
+
+    /// Writers commit concurrently: an event gets its id when published.
+    const PUBLISHES_EVENTS: bool = true;
+
+    fn publish_events(conn: &mut Conn, limit: i64) -> StoreResult<u64> {
+        crate::events::publish(conn, limit)
+    }
 }
 
 diesel::table! {

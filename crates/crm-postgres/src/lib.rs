@@ -6,6 +6,7 @@
 
 mod dialect;
 mod documents;
+mod events;
 pub mod revocations;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -293,7 +293,7 @@ pub async fn missing_address_is_not_found<S: Ports>(store: Arc<S>) {
 pub async fn missing_customer_is_not_found<S: Ports>(store: Arc<S>) {
     let gone = create_named(&*store, "Gone").await;
     let gone_address = add(&*store, gone.id, address("Home")).await;
-    store.delete(gone.id).await.unwrap();
+    store.delete(gone.id, now()).await.unwrap();
     for (customer, address_id) in [
         (missing_customer(), missing_address()),
         (gone.id, gone_address.id),

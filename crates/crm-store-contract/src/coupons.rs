@@ -72,7 +72,7 @@ pub async fn revoke_removes_the_holding<S: Ports>(store: Arc<S>) {
         store.grant_coupon(bob.id, coupon(id), now()).await.unwrap();
     }
     store
-        .revoke_coupon(ann.id, coupon(1))
+        .revoke_coupon(ann.id, coupon(1), now())
         .await
         .expect("revoke");
     assert_eq!(coupon_ids(&store.list_coupons(ann.id).await.unwrap()), [2]);
@@ -89,11 +89,14 @@ pub async fn revoke_of_unheld_coupon_is_not_found<S: Ports>(store: Arc<S>) {
     let ann = create_named(&*store, "Ann").await;
     let bob = create_named(&*store, "Bob").await;
     store.grant_coupon(bob.id, coupon(7), now()).await.unwrap();
-    expect_not_found(store.revoke_coupon(ann.id, coupon(7)).await, "never held");
-    store.grant_coupon(ann.id, coupon(8), now()).await.unwrap();
-    store.revoke_coupon(ann.id, coupon(8)).await.unwrap();
     expect_not_found(
-        store.revoke_coupon(ann.id, coupon(8)).await,
+        store.revoke_coupon(ann.id, coupon(7), now()).await,
+        "never held",
+    );
+    store.grant_coupon(ann.id, coupon(8), now()).await.unwrap();
+    store.revoke_coupon(ann.id, coupon(8), now()).await.unwrap();
+    expect_not_found(
+        store.revoke_coupon(ann.id, coupon(8), now()).await,
         "revoked twice",
     );
     assert_eq!(coupon_ids(&store.list_coupons(bob.id).await.unwrap()), [7]);
@@ -102,14 +105,17 @@ pub async fn revoke_of_unheld_coupon_is_not_found<S: Ports>(store: Arc<S>) {
 pub async fn missing_customer_is_not_found<S: Ports>(store: Arc<S>) {
     let gone = create_named(&*store, "Gone").await;
     store.grant_coupon(gone.id, coupon(3), now()).await.unwrap();
-    store.delete(gone.id).await.unwrap();
+    store.delete(gone.id, now()).await.unwrap();
     for customer in [missing_customer(), gone.id] {
         expect_not_found(store.list_coupons(customer).await, "list");
         expect_not_found(
             store.grant_coupon(customer, coupon(3), now()).await,
             "grant",
         );
-        expect_not_found(store.revoke_coupon(customer, coupon(3)).await, "revoke");
+        expect_not_found(
+            store.revoke_coupon(customer, coupon(3), now()).await,
+            "revoke",
+        );
     }
 }
 
@@ -136,14 +142,34 @@ pub async fn concurrent_grants_store_one<S: Ports>(store: Arc<S>) {
     assert_eq!(coupon_ids(&holdings), [1, 2, 3, 4, 5]);
 }
 
-pub async fn coupon_changes_leave_customer_updated_at<S: Ports>(store: Arc<S>) {
+pub async fn coupon_changes_touch_customer_updated_at<S: Ports>(store: Arc<S>) {
     let t0 = now();
     let c = create_at(&*store, named("Ann"), t0).await;
     store
         .grant_coupon(c.id, coupon(1), at(t0, 10))
         .await
         .unwrap();
-    assert_eq!(get(&*store, c.id).await.updated_at, t0, "after grant");
-    store.revoke_coupon(c.id, coupon(1)).await.unwrap();
-    assert_eq!(get(&*store, c.id).await.updated_at, t0, "after revoke");
+    assert_eq!(
+        get(&*store, c.id).await.updated_at,
+        at(t0, 10),
+        "after grant"
+    );
+    store
+        .grant_coupon(c.id, coupon(1), at(t0, 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&*store, c.id).await.updated_at,
+        at(t0, 10),
+        "a grant of a held coupon changes nothing"
+    );
+    store
+        .revoke_coupon(c.id, coupon(1), at(t0, 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&*store, c.id).await.updated_at,
+        at(t0, 30),
+        "after revoke"
+    );
 }

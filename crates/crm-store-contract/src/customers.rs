@@ -547,7 +547,7 @@ pub async fn update_that_leaves_no_identity_is_rejected<S: Ports>(store: Arc<S>)
 pub async fn get_missing_is_not_found<S: Ports>(store: Arc<S>) {
     expect_not_found(store.get(missing_customer()).await, "get missing");
     let c = create_named(&*store, "Gone").await;
-    store.delete(c.id).await.unwrap();
+    store.delete(c.id, now()).await.unwrap();
     expect_not_found(store.get(c.id).await, "get deleted");
 }
 
@@ -563,16 +563,19 @@ pub async fn update_missing_is_not_found<S: Ports>(store: Arc<S>) {
         "update missing",
     );
     let c = create_named(&*store, "Gone").await;
-    store.delete(c.id).await.unwrap();
+    store.delete(c.id, now()).await.unwrap();
     expect_not_found(store.update(c.id, &changes, now()).await, "update deleted");
     assert_eq!(customer_count(&*store).await, 0, "update created nothing");
 }
 
 pub async fn delete_missing_is_not_found<S: Ports>(store: Arc<S>) {
-    expect_not_found(store.delete(missing_customer()).await, "delete missing");
+    expect_not_found(
+        store.delete(missing_customer(), now()).await,
+        "delete missing",
+    );
     let c = create_named(&*store, "Once").await;
-    store.delete(c.id).await.expect("first delete");
-    expect_not_found(store.delete(c.id).await, "second delete");
+    store.delete(c.id, now()).await.expect("first delete");
+    expect_not_found(store.delete(c.id, now()).await, "second delete");
 }
 
 pub async fn update_writes_only_given_values<S: Ports>(store: Arc<S>) {
@@ -770,13 +773,13 @@ pub async fn delete_removes_customer_and_everything_it_owns<S: Ports>(store: Arc
         store.grant_coupon(c.id, coupon, now()).await.unwrap();
     }
     store
-        .add_members(segment.id, &[doomed.id, kept.id])
+        .add_members(segment.id, &[doomed.id, kept.id], now())
         .await
         .unwrap();
     let doomed_address = get(&*store, doomed.id).await.addresses[0].id;
 
     store
-        .delete(doomed.id)
+        .delete(doomed.id, now())
         .await
         .expect("delete with dependents");
 
@@ -832,10 +835,17 @@ pub async fn delete_clears_referrer_on_referred_customers<S: Ports>(store: Arc<S
     let a = create(&*store, referred("A", &referrer)).await;
     let b = create(&*store, referred("B", &referrer)).await;
     let c = create(&*store, referred("C", &other_referrer)).await;
-    store.delete(referrer.id).await.expect("delete a referrer");
+    let t = at(now(), 60);
+    store
+        .delete(referrer.id, t)
+        .await
+        .expect("delete a referrer");
     for id in [a.id, b.id] {
-        assert_eq!(get(&*store, id).await.referrer, None, "referrer cleared");
+        let released = get(&*store, id).await;
+        assert_eq!(released.referrer, None, "referrer cleared");
+        assert_eq!(released.updated_at, t, "a released referral is a write");
     }
+    assert_eq!(get(&*store, c.id).await.updated_at, c.updated_at);
     assert_eq!(get(&*store, c.id).await.referrer, Some(other_referrer.id));
     assert_eq!(customer_count(&*store).await, 4);
 }
@@ -869,7 +879,7 @@ pub async fn referral_figures_are_live<S: Ports>(store: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(figures(&get(&*store, referrer.id).await), (3, 0));
-    store.delete(a.id).await.unwrap();
+    store.delete(a.id, now()).await.unwrap();
     assert_eq!(figures(&get(&*store, referrer.id).await), (2, 0));
     store
         .update(

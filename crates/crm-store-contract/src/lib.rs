@@ -21,11 +21,13 @@
 
 use crm_domain::auth::{ClientStore, TokenStore};
 use crm_domain::customer::{AddressRepository, CouponRepository, CustomerRepository, HealthCheck};
+use crm_domain::event::EventRepository;
 use crm_domain::segment::SegmentRepository;
 
 pub mod addresses;
 pub mod coupons;
 pub mod customers;
+pub mod events;
 pub mod health;
 pub mod listing;
 pub mod oauth;
@@ -38,6 +40,7 @@ pub trait Ports:
     + AddressRepository
     + CouponRepository
     + SegmentRepository
+    + EventRepository
     + ClientStore
     + TokenStore
     + HealthCheck
@@ -49,6 +52,7 @@ impl<T> Ports for T where
         + AddressRepository
         + CouponRepository
         + SegmentRepository
+        + EventRepository
         + ClientStore
         + TokenStore
         + HealthCheck
@@ -151,7 +155,7 @@ macro_rules! __with_checks {
                 revoke_of_unheld_coupon_is_not_found,
                 missing_customer_is_not_found,
                 concurrent_grants_store_one,
-                coupon_changes_leave_customer_updated_at,
+                coupon_changes_touch_customer_updated_at,
             }
             segments {
                 create_segment_is_empty_and_readable,
@@ -174,6 +178,18 @@ macro_rules! __with_checks {
                 concurrent_overlapping_adds_leave_each_member_once,
                 add_more_than_ten_thousand_members_at_once,
                 membership_changes_leave_customer_updated_at,
+            }
+            events {
+                every_write_records_its_event,
+                customer_events_carry_the_customer_as_written,
+                deleting_a_referrer_records_its_released_referrals,
+                membership_events_name_only_the_changed_customers,
+                writes_that_change_nothing_record_nothing,
+                refused_writes_record_nothing,
+                feed_pages_after_an_id,
+                feed_filters_by_kind_and_customer,
+                purge_deletes_the_oldest_and_expires_older_positions,
+                concurrent_writers_never_make_a_follower_skip,
             }
             oauth {
                 client_round_trips,
@@ -240,6 +256,7 @@ mod tests {
             ("addresses", include_str!("addresses.rs")),
             ("coupons", include_str!("coupons.rs")),
             ("segments", include_str!("segments.rs")),
+            ("events", include_str!("events.rs")),
             ("oauth", include_str!("oauth.rs")),
             ("health", include_str!("health.rs")),
         ];

@@ -234,7 +234,7 @@ pub async fn filter_by_coupon_and_coupon_exclude<S: Ports>(store: Arc<S>) {
         sorted(&[&a, &b, &c])
     );
     assert_eq!(id_set(&*store, &filter(Some(100), Some(200))).await, [a.id]);
-    store.revoke_coupon(a.id, coupon(100)).await.unwrap();
+    store.revoke_coupon(a.id, coupon(100), now()).await.unwrap();
     assert_eq!(id_set(&*store, &filter(Some(100), None)).await, [b.id]);
 }
 
@@ -248,8 +248,11 @@ pub async fn filter_by_segment_and_segment_exclude<S: Ports>(store: Arc<S>) {
     let one = store.create_segment(&title("One"), now()).await.unwrap();
     let two = store.create_segment(&title("Two"), now()).await.unwrap();
     let empty = store.create_segment(&title("Empty"), now()).await.unwrap();
-    store.add_members(one.id, &[a.id, b.id]).await.unwrap();
-    store.add_members(two.id, &[b.id]).await.unwrap();
+    store
+        .add_members(one.id, &[a.id, b.id], now())
+        .await
+        .unwrap();
+    store.add_members(two.id, &[b.id], now()).await.unwrap();
     let filter = |within: Option<i64>, outside: Option<i64>| CustomerFilter {
         segment: within,
         segment_exclude: outside,
@@ -631,8 +634,14 @@ pub async fn list_items_match_the_customer_summary<S: Ports>(store: Arc<S>) {
             .await
             .unwrap();
     }
-    store.add_members(s1.id, &created[1..]).await.unwrap();
-    store.add_members(s2.id, &created[..3]).await.unwrap();
+    store
+        .add_members(s1.id, &created[1..], now())
+        .await
+        .unwrap();
+    store
+        .add_members(s2.id, &created[..3], now())
+        .await
+        .unwrap();
     let result = store
         .list(&ordered(CustomerOrdering::IdAsc), page(1, 10))
         .await

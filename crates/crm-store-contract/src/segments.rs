@@ -109,7 +109,7 @@ pub async fn create_segment_is_empty_and_readable<S: Ports>(store: Arc<S>) {
 pub async fn get_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
     expect_not_found(store.segment_head(missing_segment()).await, "missing");
     let s = new_segment(&*store, "Gone").await;
-    store.delete_segment(s.id).await.unwrap();
+    store.delete_segment(s.id, now()).await.unwrap();
     expect_not_found(store.segment_head(s.id).await, "deleted");
 }
 
@@ -117,7 +117,7 @@ pub async fn rename_segment_keeps_members<S: Ports>(store: Arc<S>) {
     let s = new_segment(&*store, "Old").await;
     let a = create_named(&*store, "A").await;
     let b = create_named(&*store, "B").await;
-    store.add_members(s.id, &[a.id, b.id]).await.unwrap();
+    store.add_members(s.id, &[a.id, b.id], now()).await.unwrap();
     let renamed = store
         .rename_segment(s.id, &title("New"), at(now(), 5))
         .await
@@ -150,9 +150,15 @@ pub async fn delete_segment_keeps_customers<S: Ports>(store: Arc<S>) {
     let kept = new_segment(&*store, "Kept").await;
     let a = create_named(&*store, "A").await;
     let b = create_named(&*store, "B").await;
-    store.add_members(doomed.id, &[a.id, b.id]).await.unwrap();
-    store.add_members(kept.id, &[a.id]).await.unwrap();
-    store.delete_segment(doomed.id).await.expect("delete");
+    store
+        .add_members(doomed.id, &[a.id, b.id], now())
+        .await
+        .unwrap();
+    store.add_members(kept.id, &[a.id], now()).await.unwrap();
+    store
+        .delete_segment(doomed.id, now())
+        .await
+        .expect("delete");
     expect_not_found(store.segment_head(doomed.id).await, "deleted segment");
     assert!(
         member_ids(&*store, doomed.id).await.is_empty(),
@@ -176,10 +182,13 @@ pub async fn delete_segment_keeps_customers<S: Ports>(store: Arc<S>) {
 }
 
 pub async fn delete_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
-    expect_not_found(store.delete_segment(missing_segment()).await, "missing");
+    expect_not_found(
+        store.delete_segment(missing_segment(), now()).await,
+        "missing",
+    );
     let s = new_segment(&*store, "Once").await;
-    store.delete_segment(s.id).await.unwrap();
-    expect_not_found(store.delete_segment(s.id).await, "deleted twice");
+    store.delete_segment(s.id, now()).await.unwrap();
+    expect_not_found(store.delete_segment(s.id, now()).await, "deleted twice");
 }
 
 pub async fn segment_heads_page_by_id_with_count<S: Ports>(store: Arc<S>) {
@@ -190,8 +199,11 @@ pub async fn segment_heads_page_by_id_with_count<S: Ports>(store: Arc<S>) {
     let s3 = new_segment(&*store, "Mid").await;
     let a = create_named(&*store, "A").await;
     let b = create_named(&*store, "B").await;
-    store.add_members(s2.id, &[b.id, a.id]).await.unwrap();
-    store.add_members(s3.id, &[b.id]).await.unwrap();
+    store
+        .add_members(s2.id, &[b.id, a.id], now())
+        .await
+        .unwrap();
+    store.add_members(s3.id, &[b.id], now()).await.unwrap();
     let page = |n: u64| PageRequest::new(n, Some(2)).unwrap();
     let first = store.segment_heads(page(1)).await.unwrap();
     assert_eq!(first.count, 3);
@@ -213,9 +225,9 @@ pub async fn segment_members_page_by_keyset_without_skips_or_repeats<S: Ports>(s
     let s3 = new_segment(&*store, "Three").await.id;
     let unasked = new_segment(&*store, "Not asked for").await.id;
     let ids = create_customers(&store, 9).await;
-    store.add_members(s1, &ids[..7]).await.unwrap();
-    store.add_members(s3, &ids[4..]).await.unwrap();
-    store.add_members(unasked, &ids).await.unwrap();
+    store.add_members(s1, &ids[..7], now()).await.unwrap();
+    store.add_members(s3, &ids[4..], now()).await.unwrap();
+    store.add_members(unasked, &ids, now()).await.unwrap();
     let mut expected: Vec<(SegmentId, CustomerId)> = ids[..7].iter().map(|c| (s1, *c)).collect();
     expected.extend(ids[4..].iter().map(|c| (s3, *c)));
     for limit in [1, 2, 3, 7, 8, 12, 13, 100] {
@@ -256,7 +268,7 @@ pub async fn segment_members_page_by_keyset_without_skips_or_repeats<S: Ports>(s
 pub async fn segment_members_continue_past_changes_between_pages<S: Ports>(store: Arc<S>) {
     let s = new_segment(&*store, "Seg").await.id;
     let ids = create_customers(&store, 8).await;
-    store.add_members(s, &ids[..6]).await.unwrap();
+    store.add_members(s, &ids[..6], now()).await.unwrap();
     let first = store.segment_members(&[s], None, 3).await.unwrap();
     assert_eq!(
         first.iter().map(|m| m.customer.id).collect::<Vec<_>>(),
@@ -266,10 +278,10 @@ pub async fn segment_members_continue_past_changes_between_pages<S: Ports>(store
     // leaves and one ahead joins: the next page starts after the cursor all
     // the same and shows the members as they now are.
     store
-        .remove_members(s, &[ids[2], ids[0], ids[4]])
+        .remove_members(s, &[ids[2], ids[0], ids[4]], now())
         .await
         .unwrap();
-    store.add_members(s, &[ids[7]]).await.unwrap();
+    store.add_members(s, &[ids[7]], now()).await.unwrap();
     let after = Some((s, ids[2]));
     let next = store.segment_members(&[s], after, 3).await.unwrap();
     assert_eq!(
@@ -281,7 +293,7 @@ pub async fn segment_members_continue_past_changes_between_pages<S: Ports>(store
 pub async fn segment_members_of_an_unknown_segment_are_none<S: Ports>(store: Arc<S>) {
     let s = new_segment(&*store, "Seg").await.id;
     let a = create_named(&*store, "A").await.id;
-    store.add_members(s, &[a]).await.unwrap();
+    store.add_members(s, &[a], now()).await.unwrap();
     assert!(store
         .segment_members(&[missing_segment()], None, 10)
         .await
@@ -297,7 +309,7 @@ pub async fn segment_members_of_an_unknown_segment_are_none<S: Ports>(store: Arc
         .await
         .unwrap()
         .is_empty());
-    store.delete_segment(s).await.unwrap();
+    store.delete_segment(s, now()).await.unwrap();
     assert!(store
         .segment_members(&[s], Some((s, a)), 10)
         .await
@@ -322,16 +334,19 @@ pub async fn add_members_is_idempotent<S: Ports>(store: Arc<S>) {
         create_named(&*store, "B").await.id,
         create_named(&*store, "C").await.id,
     ];
-    store.add_members(s.id, &[a, b]).await.expect("add");
+    store.add_members(s.id, &[a, b], now()).await.expect("add");
     store
-        .add_members(s.id, &[b, c])
+        .add_members(s.id, &[b, c], now())
         .await
         .expect("overlapping add");
     store
-        .add_members(s.id, &[a, b, c])
+        .add_members(s.id, &[a, b, c], now())
         .await
         .expect("repeat add");
-    store.add_members(s.id, &[]).await.expect("empty add");
+    store
+        .add_members(s.id, &[], now())
+        .await
+        .expect("empty add");
     assert_eq!(member_ids(&*store, s.id).await, [a, b, c]);
     let in_segment = CustomerFilter {
         segment: Some(s.id.get()),
@@ -344,18 +359,18 @@ pub async fn add_members_rejects_missing_customers_all_or_nothing<S: Ports>(stor
     let s = new_segment(&*store, "Seg").await;
     let a = create_named(&*store, "A").await.id;
     let b = create_named(&*store, "B").await.id;
-    store.add_members(s.id, &[a]).await.unwrap();
+    store.add_members(s.id, &[a], now()).await.unwrap();
     let gone = create_named(&*store, "Gone").await.id;
-    store.delete(gone).await.unwrap();
+    store.delete(gone, now()).await.unwrap();
     let missing = CustomerId::new(900_000_001).unwrap();
-    let result = store.add_members(s.id, &[b, missing, gone]).await;
+    let result = store.add_members(s.id, &[b, missing, gone], now()).await;
     let messages = expect_rejected(result, "customer_id", "add with missing customers");
     let text = messages.join(" ");
     for id in [missing, gone] {
         assert!(text.contains(&id.to_string()), "{text:?} names {id}");
     }
     assert_eq!(member_ids(&*store, s.id).await, [a], "nothing added");
-    let only_missing = store.add_members(s.id, &[missing_customer()]).await;
+    let only_missing = store.add_members(s.id, &[missing_customer()], now()).await;
     expect_rejected(only_missing, "customer_id", "add only a missing customer");
     assert_eq!(member_ids(&*store, s.id).await, [a]);
 }
@@ -363,7 +378,7 @@ pub async fn add_members_rejects_missing_customers_all_or_nothing<S: Ports>(stor
 pub async fn add_members_to_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
     let a = create_named(&*store, "A").await.id;
     expect_not_found(
-        store.add_members(missing_segment(), &[a]).await,
+        store.add_members(missing_segment(), &[a], now()).await,
         "add to missing",
     );
     assert!(get(&*store, a).await.segments.is_empty());
@@ -377,10 +392,10 @@ pub async fn remove_members_ignores_non_members<S: Ports>(store: Arc<S>) {
         create_named(&*store, "B").await.id,
         create_named(&*store, "C").await.id,
     ];
-    store.add_members(s.id, &[a, b]).await.unwrap();
-    store.add_members(other.id, &[a, c]).await.unwrap();
+    store.add_members(s.id, &[a, b], now()).await.unwrap();
+    store.add_members(other.id, &[a, c], now()).await.unwrap();
     store
-        .remove_members(s.id, &[a, c, missing_customer()])
+        .remove_members(s.id, &[a, c, missing_customer()], now())
         .await
         .expect("remove with non-members and unknown ids");
     assert_eq!(member_ids(&*store, s.id).await, [b]);
@@ -390,11 +405,11 @@ pub async fn remove_members_ignores_non_members<S: Ports>(store: Arc<S>) {
         "other segment kept"
     );
     store
-        .remove_members(s.id, &[a])
+        .remove_members(s.id, &[a], now())
         .await
         .expect("remove again");
     store
-        .remove_members(s.id, &[])
+        .remove_members(s.id, &[], now())
         .await
         .expect("remove nobody");
     assert_eq!(member_ids(&*store, s.id).await, [b]);
@@ -404,7 +419,7 @@ pub async fn remove_members_ignores_non_members<S: Ports>(store: Arc<S>) {
 pub async fn remove_members_from_missing_segment_is_not_found<S: Ports>(store: Arc<S>) {
     let a = create_named(&*store, "A").await.id;
     expect_not_found(
-        store.remove_members(missing_segment(), &[a]).await,
+        store.remove_members(missing_segment(), &[a], now()).await,
         "remove from missing",
     );
 }
@@ -420,8 +435,8 @@ pub async fn members_ordered_by_id_with_empty_segments<S: Ports>(store: Arc<S>) 
         ids
     };
     let shuffled = [ids[3], ids[0], ids[4], ids[1]];
-    store.add_members(s.id, &shuffled).await.unwrap();
-    store.add_members(other.id, &ids).await.unwrap();
+    store.add_members(s.id, &shuffled, now()).await.unwrap();
+    store.add_members(other.id, &ids, now()).await.unwrap();
     let members = store.segment_members(&[s.id], None, 100).await.unwrap();
     assert_eq!(
         members.iter().map(|m| m.customer.id).collect::<Vec<_>>(),
@@ -449,8 +464,8 @@ pub async fn customer_segments_field_lists_memberships<S: Ports>(store: Arc<S>) 
     let unused = new_segment(&*store, "Unused").await;
     let a = create_named(&*store, "A").await.id;
     let b = create_named(&*store, "B").await.id;
-    store.add_members(alpha.id, &[a]).await.unwrap();
-    store.add_members(zeta.id, &[a, b]).await.unwrap();
+    store.add_members(alpha.id, &[a], now()).await.unwrap();
+    store.add_members(zeta.id, &[a, b], now()).await.unwrap();
     let r = |s: &SegmentRef| s.clone();
     assert_eq!(
         get(&*store, a).await.segments,
@@ -465,7 +480,7 @@ pub async fn customer_segments_field_lists_memberships<S: Ports>(store: Arc<S>) 
     for item in &listed.items {
         assert_eq!(item.segments, get(&*store, item.id).await.segments);
     }
-    store.remove_members(zeta.id, &[a]).await.unwrap();
+    store.remove_members(zeta.id, &[a], now()).await.unwrap();
     assert_eq!(get(&*store, a).await.segments, [r(&alpha)]);
     assert!(!get(&*store, a)
         .await
@@ -490,7 +505,7 @@ pub async fn concurrent_overlapping_adds_leave_each_member_once<S: Ports>(store:
         let mut tasks = JoinSet::new();
         for list in lists {
             let store = Arc::clone(&store);
-            tasks.spawn(async move { store.add_members(s.id, &list).await });
+            tasks.spawn(async move { store.add_members(s.id, &list, now()).await });
         }
         while let Some(result) = tasks.join_next().await {
             result.expect("task").expect("concurrent add");
@@ -504,7 +519,7 @@ pub async fn add_more_than_ten_thousand_members_at_once<S: Ports>(store: Arc<S>)
     let ids = create_customers(&store, N).await;
     let s = new_segment(&*store, "Everyone").await;
     store
-        .add_members(s.id, &ids)
+        .add_members(s.id, &ids, now())
         .await
         .expect("add more than 10 000 members at once");
     let members = read_all(&*store, &[s.id], 500).await;
@@ -526,13 +541,13 @@ pub async fn add_more_than_ten_thousand_members_at_once<S: Ports>(store: Arc<S>)
     with_missing.push(missing_customer());
     let other = new_segment(&*store, "Other").await;
     expect_rejected(
-        store.add_members(other.id, &with_missing).await,
+        store.add_members(other.id, &with_missing, now()).await,
         "customer_id",
         "large add with a missing id",
     );
     assert!(member_ids(&*store, other.id).await.is_empty());
     store
-        .remove_members(s.id, &ids)
+        .remove_members(s.id, &ids, now())
         .await
         .expect("remove more than 10 000 members at once");
     assert!(member_ids(&*store, s.id).await.is_empty());
@@ -542,8 +557,8 @@ pub async fn membership_changes_leave_customer_updated_at<S: Ports>(store: Arc<S
     let t0 = now();
     let c = create_at(&*store, named("Ann"), t0).await;
     let s = new_segment(&*store, "Seg").await;
-    store.add_members(s.id, &[c.id]).await.unwrap();
+    store.add_members(s.id, &[c.id], now()).await.unwrap();
     assert_eq!(get(&*store, c.id).await.updated_at, t0, "after add");
-    store.remove_members(s.id, &[c.id]).await.unwrap();
+    store.remove_members(s.id, &[c.id], now()).await.unwrap();
     assert_eq!(get(&*store, c.id).await.updated_at, t0, "after remove");
 }

@@ -77,13 +77,6 @@ macro_rules! __crm_diesel_addresses {
             Ok(())
         }
 
-        fn touch_customer(conn: &mut Conn, customer: i64, now: OffsetDateTime) -> StoreResult<()> {
-            diesel::update(customers::table.find(customer))
-                .set(customers::updated_at.eq(now))
-                .execute(conn)?;
-            Ok(())
-        }
-
         #[async_trait::async_trait]
         impl AddressRepository for Store {
             async fn list_addresses(
@@ -147,7 +140,8 @@ macro_rules! __crm_diesel_addresses {
                         ))
                         .returning(addresses::id)
                         .get_result(conn)?;
-                    touch_customer(conn, customer, now)?;
+                    super::load::touch_customer(conn, customer, now)?;
+                    super::events::customer_updated(conn, now, customer)?;
                     find(conn, customer, id)
                 })
                 .await
@@ -177,7 +171,8 @@ macro_rules! __crm_diesel_addresses {
                     diesel::update(addresses::table.find(address))
                         .set(changeset(&changes, now))
                         .execute(conn)?;
-                    touch_customer(conn, customer, now)?;
+                    super::load::touch_customer(conn, customer, now)?;
+                    super::events::customer_updated(conn, now, customer)?;
                     find(conn, customer, address)
                 })
                 .await
@@ -210,7 +205,8 @@ macro_rules! __crm_diesel_addresses {
                                 .execute(conn)?;
                         }
                     }
-                    touch_customer(conn, customer, now)?;
+                    super::load::touch_customer(conn, customer, now)?;
+                    super::events::customer_updated(conn, now, customer)?;
                     Ok(())
                 })
                 .await

@@ -54,6 +54,10 @@ macro_rules! __crm_diesel_coupons {
                         ))
                         .on_conflict_do_nothing()
                         .execute(conn)?;
+                    if inserted == 1 {
+                        super::load::touch_customer(conn, customer, now)?;
+                        super::events::customer_updated(conn, now, customer)?;
+                    }
                     let row: CouponRow = customer_coupons::table
                         .find((customer, coupon))
                         .select(CouponRow::as_select())
@@ -67,15 +71,18 @@ macro_rules! __crm_diesel_coupons {
                 &self,
                 customer: CustomerId,
                 coupon: CouponId,
+                now: OffsetDateTime,
             ) -> Result<(), RepoError> {
                 self.write(move |conn| {
-                    let deleted = diesel::delete(
-                        customer_coupons::table.find((customer.get(), coupon.get())),
-                    )
-                    .execute(conn)?;
+                    let customer = customer.get();
+                    let deleted =
+                        diesel::delete(customer_coupons::table.find((customer, coupon.get())))
+                            .execute(conn)?;
                     if deleted == 0 {
                         return fail(RepoError::NotFound);
                     }
+                    super::load::touch_customer(conn, customer, now)?;
+                    super::events::customer_updated(conn, now, customer)?;
                     Ok(())
                 })
                 .await

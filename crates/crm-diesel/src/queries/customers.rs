@@ -18,6 +18,8 @@ use diesel::prelude::*;
 use time::{Date, OffsetDateTime};
 
 use super::error::{fail, StoreResult};
+use super::events;
+use crm_domain::event::EventKind;
 use super::load;
 use super::rows::CustomerRow;
 use super::store::Store;
@@ -591,7 +593,7 @@ impl CustomerRepository for Store {
                 .metafields
                 .as_ref()
                 .map_or_else(Vec::new, |m| m.as_slice().to_vec());
-            Ok(load::assemble(
+            let customer = load::assemble(
                 row,
                 load::Related {
                     tags,
@@ -601,7 +603,9 @@ impl CustomerRepository for Store {
                     referred: 0,
                     spent_of_referred: 0,
                 },
-            ))
+            );
+            events::customer(conn, EventKind::CustomerCreated, now, &customer)?;
+            Ok(customer)
         })
         .await
     }
@@ -628,18 +632,40 @@ impl CustomerRepository for Store {
                 return fail(RepoError::NotFound);
             }
             replace_children(conn, id, &changes)?;
-            load::customer(conn, id)
+            let customer = load::customer(conn, id)?;
+            events::customer(conn, EventKind::CustomerUpdated, now, &customer)?;
+            Ok(customer)
         })
         .await
     }
 
-    async fn delete(&self, id: CustomerId) -> Result<(), RepoError> {
-        // Children go by ON DELETE CASCADE, referrals by ON DELETE SET NULL:
-        // one statement, one transaction.
+    async fn delete(&self, id: CustomerId, now: OffsetDateTime) -> Result<(), RepoError> {
+        // Children go by ON DELETE CASCADE. The customers it referred are
+        // released here (ON DELETE SET NULL would do it too, but without
+        // their `updated_at` and events); the lock on the customer keeps a
+        // new referral from slipping in between.
         self.write(move |conn| {
-            let deleted = diesel::delete(customers::table.find(id.get())).execute(conn)?;
+            let id = id.get();
+            if !crate::backend::lock_customer(conn, id)? {
+                return fail(RepoError::NotFound);
+            }
+            let mut referred: Vec<i64> = diesel::update(
+                customers::table.filter(customers::referrer_id.eq(id)),
+            )
+            .set((
+                customers::referrer_id.eq(None::<i64>),
+                customers::updated_at.eq(now),
+            ))
+            .returning(customers::id)
+            .get_results(conn)?;
+            referred.sort_unstable();
+            let deleted = diesel::delete(customers::table.find(id)).execute(conn)?;
             if deleted == 0 {
                 return fail(RepoError::NotFound);
+            }
+            events::customer_deleted(conn, now, id)?;
+            for customer in referred {
+                events::customer_updated(conn, now, customer)?;
             }
             Ok(())
         })

@@ -156,6 +156,18 @@ macro_rules! __crm_diesel_load {
                 .collect())
         }
 
+        /// Sets the customer's `updated_at`: a write to something it owns.
+        pub fn touch_customer(
+            conn: &mut Conn,
+            id: i64,
+            now: time::OffsetDateTime,
+        ) -> StoreResult<()> {
+            diesel::update(customers::table.find(id))
+                .set(customers::updated_at.eq(now))
+                .execute(conn)?;
+            Ok(())
+        }
+
         /// The whole customer `id`, or `NotFound`.
         pub fn customer(conn: &mut Conn, id: i64) -> StoreResult<Customer> {
             if let Some(document) = crate::backend::customer_document(conn, id) {

@@ -8,6 +8,7 @@
 mod addresses;
 mod coupons;
 mod customers;
+mod events;
 mod load;
 mod oauth;
 mod rows;

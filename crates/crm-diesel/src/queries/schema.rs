@@ -126,6 +126,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
+    crm_events (seq) {
+        seq -> BigInt,
+        id -> Nullable<BigInt>,
+        kind -> SmallInt,
+        created_at -> Instant,
+        customer_id -> Nullable<BigInt>,
+        segment_id -> Nullable<BigInt>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    crm_event_members (customer_id, event_seq) {
+        customer_id -> BigInt,
+        event_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    crm_event_log (singleton) {
+        singleton -> Bool,
+        last_published -> BigInt,
+        purged_through -> BigInt,
+    }
+}
+
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_metafields -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -142,6 +172,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     segments,
     segment_memberships,
 );
+
+diesel::allow_tables_to_appear_in_same_query!(crm_events, crm_event_members);
 
 diesel::table! {
     use diesel::sql_types::*;

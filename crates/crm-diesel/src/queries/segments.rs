@@ -19,9 +19,11 @@ macro_rules! __crm_diesel_segments {
         use time::OffsetDateTime;
 
         use super::error::{fail, StoreResult};
+        use super::events;
         use super::load;
         use super::store::Store;
         use crate::schema::{segment_memberships, segments};
+        use crm_domain::event::EventKind;
 
         fn head((id, title): (i64, String)) -> SegmentRef {
             SegmentRef {
@@ -156,7 +158,9 @@ macro_rules! __crm_diesel_segments {
                         ))
                         .returning((segments::id, segments::title))
                         .get_result(conn)?;
-                    Ok(head(row))
+                    let head = head(row);
+                    events::segment(conn, EventKind::SegmentCreated, now, &head)?;
+                    Ok(head)
                 })
                 .await
             }
@@ -225,17 +229,24 @@ macro_rules! __crm_diesel_segments {
                     if updated == 0 {
                         return fail(RepoError::NotFound);
                     }
-                    segment_head(conn, id.get())
+                    let head = segment_head(conn, id.get())?;
+                    events::segment(conn, EventKind::SegmentUpdated, now, &head)?;
+                    Ok(head)
                 })
                 .await
             }
 
-            async fn delete_segment(&self, id: SegmentId) -> Result<(), RepoError> {
+            async fn delete_segment(
+                &self,
+                id: SegmentId,
+                now: OffsetDateTime,
+            ) -> Result<(), RepoError> {
                 self.write(move |conn| {
                     let deleted = diesel::delete(segments::table.find(id.get())).execute(conn)?;
                     if deleted == 0 {
                         return fail(RepoError::NotFound);
                     }
+                    events::segment_deleted(conn, now, id.get())?;
                     Ok(())
                 })
                 .await
@@ -245,6 +256,7 @@ macro_rules! __crm_diesel_segments {
                 &self,
                 id: SegmentId,
                 customers: &[CustomerId],
+                now: OffsetDateTime,
             ) -> Result<(), RepoError> {
                 // Sorted: concurrent adds then take their row locks in one order and
                 // cannot deadlock on overlapping lists.
@@ -274,6 +286,7 @@ macro_rules! __crm_diesel_segments {
                             missing_customers_message(&missing),
                         )));
                     }
+                    let mut added: Vec<i64> = Vec::new();
                     for chunk in wanted.chunks(crate::backend::INSERT_CHUNK) {
                         let rows: Vec<_> = chunk
                             .iter()
@@ -284,12 +297,17 @@ macro_rules! __crm_diesel_segments {
                                 )
                             })
                             .collect();
-                        // The primary key makes overlapping concurrent adds harmless.
-                        diesel::insert_into(segment_memberships::table)
-                            .values(&rows)
-                            .on_conflict_do_nothing()
-                            .execute(conn)?;
+                        // The primary key makes overlapping concurrent adds
+                        // harmless; what it let through is what was added.
+                        added.extend(
+                            diesel::insert_into(segment_memberships::table)
+                                .values(&rows)
+                                .on_conflict_do_nothing()
+                                .returning(segment_memberships::customer_id)
+                                .get_results::<i64>(conn)?,
+                        );
                     }
+                    events::members(conn, EventKind::SegmentCustomersAdded, now, segment, added)?;
                     Ok(())
                 })
                 .await
@@ -299,18 +317,30 @@ macro_rules! __crm_diesel_segments {
                 &self,
                 id: SegmentId,
                 customers: &[CustomerId],
+                now: OffsetDateTime,
             ) -> Result<(), RepoError> {
                 let ids: Vec<i64> = customers.iter().map(|c| c.get()).collect();
                 self.write(move |conn| {
                     require_segment(conn, id.get())?;
+                    let mut removed: Vec<i64> = Vec::new();
                     for chunk in load::id_chunks(&ids) {
-                        diesel::delete(
-                            segment_memberships::table
-                                .filter(segment_memberships::segment_id.eq(id.get()))
-                                .filter(segment_memberships::customer_id.eq_any(chunk)),
-                        )
-                        .execute(conn)?;
+                        removed.extend(
+                            diesel::delete(
+                                segment_memberships::table
+                                    .filter(segment_memberships::segment_id.eq(id.get()))
+                                    .filter(segment_memberships::customer_id.eq_any(chunk)),
+                            )
+                            .returning(segment_memberships::customer_id)
+                            .get_results::<i64>(conn)?,
+                        );
                     }
+                    events::members(
+                        conn,
+                        EventKind::SegmentCustomersRemoved,
+                        now,
+                        id.get(),
+                        removed,
+                    )?;
                     Ok(())
                 })
                 .await

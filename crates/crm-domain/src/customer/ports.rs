@@ -27,6 +27,12 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// two racing creates exactly one succeeds. MUST return `Rejected` with a
     /// `referrer` error when the referrer does not exist. On any error nothing
     /// is stored.
+    ///
+    /// Every write of this trait and of [`AddressRepository`] and
+    /// [`CouponRepository`] MUST record its events (`crate::event`) in its
+    /// own transaction, so that a refused write records none and a committed
+    /// one always has them, each with `created_at` = `now`. Here:
+    /// `customer.created` with the customer as returned.
     async fn create(
         &self,
         changes: &CustomerChanges,
@@ -43,6 +49,8 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// or metafield list replaces the stored one. MUST return `NotFound` when
     /// there is no such customer, and `Duplicate` / `Rejected` as `create`
     /// does; on any error nothing is changed.
+    ///
+    /// Events: `customer.updated` with the customer as returned.
     async fn update(
         &self,
         id: CustomerId,
@@ -51,10 +59,13 @@ pub trait CustomerRepository: Send + Sync + 'static {
     ) -> Result<Customer, RepoError>;
 
     /// Deletes the customer with its addresses, tags, metafields, coupon
-    /// holdings and segment memberships, and clears `referrer` on the customers
-    /// it referred, in one transaction. MUST return `NotFound` when there is no
-    /// such customer.
-    async fn delete(&self, id: CustomerId) -> Result<(), RepoError>;
+    /// holdings and segment memberships, and clears `referrer` (and sets
+    /// `updated_at` to `now`) on the customers it referred, in one
+    /// transaction. MUST return `NotFound` when there is no such customer.
+    ///
+    /// Events: `customer.deleted`, then `customer.updated` for each customer
+    /// it referred, by id.
+    async fn delete(&self, id: CustomerId, now: OffsetDateTime) -> Result<(), RepoError>;
 
     /// One page of the customers matching `filter`, in its ordering, with the
     /// exact count of all matches. When the page lies past the last one it
@@ -88,6 +99,9 @@ pub trait AddressRepository: Send + Sync + 'static {
     /// default; an address created with `is_default` true MUST clear the flag
     /// on the others. One transaction; `NotFound` when the customer does not
     /// exist.
+    ///
+    /// Every write of this trait records `customer.updated` with the whole
+    /// customer after the change, in its transaction.
     async fn create_address(
         &self,
         customer: CustomerId,
@@ -125,8 +139,10 @@ pub trait CouponRepository: Send + Sync + 'static {
 
     /// Records that the customer holds `coupon`, granted `now`. MUST be
     /// idempotent: when already held it returns the existing holding and
-    /// `false`; a new holding returns `true`. Two racing grants store one.
-    /// `NotFound` when the customer does not exist.
+    /// `false`, changing nothing; a new holding returns `true`, sets the
+    /// customer's `updated_at` to `now` and records `customer.updated` with
+    /// the whole customer, in the same transaction. Two racing grants store
+    /// one. `NotFound` when the customer does not exist.
     async fn grant_coupon(
         &self,
         customer: CustomerId,
@@ -134,8 +150,15 @@ pub trait CouponRepository: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<(CouponHolding, bool), RepoError>;
 
-    /// Removes the holding; `NotFound` when the customer does not hold it.
-    async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), RepoError>;
+    /// Removes the holding, sets the customer's `updated_at` to `now` and
+    /// records `customer.updated`, in one transaction; `NotFound` when the
+    /// customer does not hold it.
+    async fn revoke_coupon(
+        &self,
+        customer: CustomerId,
+        coupon: CouponId,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError>;
 }
 
 /// How a store's connection pool is used right now.

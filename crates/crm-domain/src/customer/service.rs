@@ -70,7 +70,7 @@ impl CustomerService {
     }
 
     pub async fn delete(&self, id: CustomerId) -> Result<(), Error> {
-        Ok(self.customers.delete(id).await?)
+        Ok(self.customers.delete(id, now_micros()).await?)
     }
 
     /// One page of matching customers; a page past the last is `InvalidPage`.
@@ -165,7 +165,10 @@ impl CustomerService {
     }
 
     pub async fn revoke_coupon(&self, customer: CustomerId, coupon: CouponId) -> Result<(), Error> {
-        Ok(self.coupons.revoke_coupon(customer, coupon).await?)
+        Ok(self
+            .coupons
+            .revoke_coupon(customer, coupon, now_micros())
+            .await?)
     }
 }
 

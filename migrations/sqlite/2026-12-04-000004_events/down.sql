@@ -1,0 +1,4 @@
+DROP TABLE crm_event_log;
+DROP TABLE crm_event_members;
+DROP TRIGGER crm_events_publish;
+DROP TABLE crm_events;
