@@ -12,9 +12,10 @@
 //! once every event with a smaller id has committed or rolled back, so a
 //! reader that asks for the events after the last id it saw never skips one
 //! that commits late. Stores whose writers commit concurrently (PostgreSQL)
-//! assign ids in a separate step, [`EventRepository::publish_events`], to
-//! the events whose transactions have all ended; stores whose writers are
-//! serialised assign them as they write.
+//! number committed events in a separate, serialised step,
+//! [`EventRepository::publish_events`], so that ids become visible in
+//! increasing order; stores whose writers are serialised number them as they
+//! write.
 
 use std::sync::Arc;
 

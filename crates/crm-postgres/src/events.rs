@@ -1,22 +1,30 @@
-//! Publishing the change feed: numbering events in the order they can no
-//! longer change.
+//! Publishing the change feed: numbering events in the order they become
+//! visible.
 //!
 //! Writers insert events in their own transactions and commit concurrently,
 //! in any order, so the order of insertion (`seq`) is not the order in which
-//! events become visible: a reader that listed event 11 while the
-//! transaction holding event 10 was still running would never see 10. So
-//! an event is given its public `id` only once no transaction that could
-//! still commit is older than its own: `xid < pg_snapshot_xmin(...)`, the
-//! oldest transaction running anywhere in the cluster. Those events are
-//! final (committed or gone), and every event inserted later has an xid at
-//! least that old, so numbering them after the last published id, in
-//! `(xid, seq)` order, never gives a later-visible event a smaller id.
+//! events become visible: had event 10 been numbered at insertion, a reader
+//! that listed event 11 while the transaction holding 10 was still running
+//! would never see 10. So an event gets its public `id` when it is
+//! *published*: a publisher numbers the committed events that have no id yet
+//! after the last published id, in `seq` order, and commits. Publishers take
+//! turns on the row lock of `crm_event_log`, and each numbers from a
+//! snapshot taken after the previous one committed, so:
 //!
-//! Publishers (the feed's readers and each server's background publisher)
-//! take turns on the row lock of `crm_event_log`; one that finds it locked
-//! leaves the work to the holder instead of waiting. A long-running write
-//! transaction anywhere in the cluster holds publishing back for as long as
-//! it runs (docs/operations.md).
+//! - an event still uncommitted is invisible to the publisher and is
+//!   numbered in a later round, after every id handed out before it;
+//! - a batch becomes visible to readers all at once, when its publisher
+//!   commits, and only after every earlier batch.
+//!
+//! So ids become visible in increasing order, and a reader that asks for
+//! the events after the last id it saw never skips one. No transaction ids
+//! are compared, so a long-running transaction elsewhere in the cluster
+//! does not hold the feed back; only the events of a write still running
+//! wait, for their own commit.
+//!
+//! Publishers are the feed's readers (before each read) and each server's
+//! background publisher; one that finds the lock taken leaves the work to
+//! its holder instead of waiting.
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -43,14 +51,13 @@ const LOCK: &str = "SELECT last_published FROM crm_event_log \
      WHERE EXISTS (SELECT 1 FROM crm_events WHERE id IS NULL) \
      FOR UPDATE SKIP LOCKED";
 
-/// Numbers at most `$1` final events after `$2`, the last published id read
-/// under the lock. A statement of its own, so its snapshot is taken after
-/// the lock was granted and sees what the previous publisher committed.
+/// Numbers at most `$1` committed events after `$2`, the last published id
+/// read under the lock. A statement of its own, so its snapshot is taken
+/// after the lock was granted and sees what the previous publisher
+/// committed.
 const PUBLISH: &str = "WITH batch AS ( \
-         SELECT seq, row_number() OVER (ORDER BY xid, seq) AS n FROM ( \
-             SELECT seq, xid FROM crm_events \
-             WHERE id IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY xid, seq LIMIT $1) pending), \
+         SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM ( \
+             SELECT seq FROM crm_events WHERE id IS NULL ORDER BY seq LIMIT $1) pending), \
      numbered AS ( \
          UPDATE crm_events e SET id = $2 + batch.n FROM batch \
          WHERE e.seq = batch.seq RETURNING 1) \
@@ -58,7 +65,7 @@ const PUBLISH: &str = "WITH batch AS ( \
      WHERE (SELECT count(*) FROM numbered) > 0 \
      RETURNING last_published - $2 AS numbered";
 
-/// Publishes what is final; see the module docs. Runs in the caller's
+/// Publishes what is committed; see the module docs. Runs in the caller's
 /// write transaction (READ COMMITTED: each statement its own snapshot).
 pub(crate) fn publish(conn: &mut Conn, limit: i64) -> StoreResult<u64> {
     let Some(last) = diesel::sql_query(LOCK)

@@ -225,3 +225,137 @@ fn migrate_leaves_every_table_analyzed() {
     }
     assert_eq!(never.n, 0, "tables never analyzed after migrate");
 }
+
+/// The change feed's hard case: writers commit out of the order in which
+/// their events were inserted. Slow transactions insert an event, then hold
+/// it uncommitted while eight writers commit many events of their own (some
+/// slow ones roll back instead), and a follower reads the feed after the
+/// last id it saw, as a consumer following `next` does. It must see every
+/// committed event exactly once, in id order, and nothing rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_never_skips_the_events_of_slow_transactions() {
+    use std::collections::BTreeSet;
+
+    use crm_domain::customer::{CustomerChanges, CustomerRepository, FullName};
+    use crm_domain::event::{EventData, EventFeed, EventQuery, EventRepository};
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    const WRITERS: usize = 8;
+    const WRITES: usize = 30;
+    const SLOW: usize = 3;
+    const SLOW_ROUNDS: i64 = 6;
+
+    if !crm_postgres::testing::server_configured() {
+        return;
+    }
+    let db = crm_postgres::testing::TestDatabase::create();
+    let store = Arc::new(
+        PgStore::new(&PgConfig {
+            pool_size: 12,
+            ..PgConfig::new(db.url())
+        })
+        .expect("store"),
+    );
+
+    // Slow writers: each round inserts an event (a customer.deleted of a
+    // made-up id, so it can be told apart), sleeps with it uncommitted,
+    // then commits it (even rounds) or rolls it back (odd rounds).
+    let mut slow = Vec::new();
+    for s in 0..SLOW {
+        let url = db.url().to_owned();
+        slow.push(tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::pg::PgConnection::establish(&url).expect("connect");
+            let mut committed = Vec::new();
+            for round in 0..SLOW_ROUNDS {
+                let fake = 1_000_000 + (s as i64) * 100 + round;
+                let end = if round % 2 == 0 { "COMMIT" } else { "ROLLBACK" };
+                conn.batch_execute(&format!(
+                    "BEGIN; INSERT INTO crm_events (kind, created_at, customer_id, data) \
+                     VALUES (3, now(), {fake}, '{{}}'); SELECT pg_sleep(0.15); {end};"
+                ))
+                .expect("slow transaction");
+                if round % 2 == 0 {
+                    committed.push(fake);
+                }
+            }
+            committed
+        }));
+    }
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..WRITES {
+                let changes = CustomerChanges {
+                    full_name: Some(FullName::parse(&format!("W{w} {i}")).unwrap()),
+                    ..Default::default()
+                };
+                let now = time::OffsetDateTime::now_utc();
+                ids.push(store.create(&changes, now).await.expect("create").id.get());
+            }
+            ids
+        });
+    }
+    let expected = WRITERS * WRITES + SLOW * (SLOW_ROUNDS as usize).div_ceil(2);
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while seen.len() < expected {
+                let after = seen.last().map_or(0, |(id, _)| *id);
+                let query = EventQuery {
+                    after,
+                    limit: 7,
+                    ..Default::default()
+                };
+                let EventFeed::Events(page) = store.events(&query).await.expect("read") else {
+                    panic!("nothing was purged");
+                };
+                if page.is_empty() {
+                    assert!(tokio::time::Instant::now() < deadline, "the feed stalled");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                for event in page {
+                    let object = match event.data {
+                        EventData::Customer(c) => c.id.get(),
+                        EventData::CustomerDeleted(id) => id.get(),
+                        other => panic!("unexpected event {other:?}"),
+                    };
+                    seen.push((event.id, object));
+                }
+            }
+            seen
+        })
+    };
+    let mut committed = BTreeSet::new();
+    while let Some(ids) = writers.join_next().await {
+        committed.extend(ids.unwrap());
+    }
+    for task in slow {
+        committed.extend(task.await.unwrap());
+    }
+    let seen = follower.await.unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids strictly increase along the walk"
+    );
+    let objects: BTreeSet<i64> = seen.iter().map(|(_, object)| *object).collect();
+    assert_eq!(objects.len(), seen.len(), "no event is listed twice");
+    assert_eq!(
+        objects, committed,
+        "every committed event, nothing rolled back"
+    );
+    // Nothing else turns up later.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rest = store
+        .events(&EventQuery {
+            after: seen.last().unwrap().0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest, EventFeed::Events(Vec::new()));
+}

@@ -1,16 +1,16 @@
 -- The change feed (API.md section 8). Every write inserts its events in its
--- own transaction. Writers commit concurrently and out of order, so an
--- event gets its public `id` only later, when it is published: publishing
--- takes the events whose transactions have all ended (their `xid` is older
--- than the oldest transaction still running) and numbers them after the
--- last published id, in (xid, seq) order. Every event that can still appear
--- has an xid at least that old, so published ids only ever grow and a reader
+-- own transaction. Writers commit concurrently and out of order, so the
+-- order of insertion (`seq`) is not the order in which events become
+-- visible, and an event gets its public `id` only when it is published:
+-- publishers, one at a time (the row lock of `crm_event_log`), number the
+-- committed events not yet numbered after the last published id. An event
+-- still uncommitted is invisible to the publisher and gets a larger id in a
+-- later round, so ids become visible in increasing order and a reader
 -- following them never skips one.
 
 CREATE TABLE crm_events (
     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id          BIGINT UNIQUE,
-    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
     kind        SMALLINT NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     -- The customer of a customer.* event, the segment of a segment.* event.
@@ -20,7 +20,7 @@ CREATE TABLE crm_events (
     data        TEXT NOT NULL
 );
 -- What publishing scans: the events not yet numbered, in their order.
-CREATE INDEX crm_events_unpublished_idx ON crm_events (xid, seq) WHERE id IS NULL;
+CREATE INDEX crm_events_unpublished_idx ON crm_events (seq) WHERE id IS NULL;
 -- The feed filtered by customer.
 CREATE INDEX crm_events_customer_idx ON crm_events (customer_id, id) WHERE customer_id IS NOT NULL;
 
