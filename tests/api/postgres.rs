@@ -28,6 +28,8 @@ mod conventions;
 mod coupons;
 #[path = "customers/mod.rs"]
 mod customers;
+#[path = "events.rs"]
+mod events;
 #[path = "filters.rs"]
 mod filters;
 #[path = "hardening.rs"]

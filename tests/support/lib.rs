@@ -231,6 +231,25 @@ impl TestApp {
         count.expect("count query").n
     }
 
+    /// Runs the statement `sql` on the test's database, behind the API: for
+    /// states a test cannot reach through it in reasonable time (events
+    /// that retention deleted a month later). Returns the rows affected.
+    pub fn sql_execute(&self, sql: &str) -> usize {
+        use diesel::{Connection, RunQueryDsl};
+        let query = diesel::sql_query(sql);
+        let affected = match &self.db {
+            TestDatabase::Postgres(db) => {
+                let mut conn = diesel::PgConnection::establish(db.url()).expect("connect");
+                query.execute(&mut conn)
+            }
+            TestDatabase::Sqlite(db) => {
+                let mut conn = diesel::SqliteConnection::establish(db.url()).expect("open");
+                query.execute(&mut conn)
+            }
+        };
+        affected.expect("statement")
+    }
+
     /// A request builder for `path` carrying the default bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.anonymous(method, path).bearer_auth(&self.token)

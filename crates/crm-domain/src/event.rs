@@ -244,7 +244,35 @@ impl EventService {
         query.kinds.dedup();
         Ok(self.events.events(&query).await?)
     }
+
+    /// Makes committed events listable (see
+    /// [`EventRepository::publish_events`]); how many were numbered.
+    pub async fn publish(&self) -> Result<u64, Error> {
+        Ok(self.events.publish_events().await?)
+    }
+
+    /// Deletes the events created more than `retention` before `now`, in
+    /// batches of [`PURGE_BATCH`], and returns how many went.
+    pub async fn purge(
+        &self,
+        retention: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<u64, Error> {
+        let before = now - retention;
+        let mut purged = 0;
+        loop {
+            let batch = self.events.purge_events(before, PURGE_BATCH).await?;
+            purged += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
 }
+
+/// Events one purge statement deletes at most, so that no transaction of
+/// the purge holds many locks or runs long.
+pub const PURGE_BATCH: usize = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -260,6 +288,23 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
+    }
+
+    #[tokio::test]
+    async fn purge_goes_on_while_batches_are_full() {
+        let mut store = MockEventRepository::new();
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(100);
+        let mut answers = vec![7, PURGE_BATCH as u64, PURGE_BATCH as u64];
+        store
+            .expect_purge_events()
+            .withf(move |before, limit| {
+                *before == now - time::Duration::days(30) && *limit == PURGE_BATCH
+            })
+            .times(3)
+            .returning(move |_, _| Ok(answers.pop().unwrap()));
+        let service = EventService::new(Arc::new(store));
+        let purged = service.purge(time::Duration::days(30), now).await.unwrap();
+        assert_eq!(purged, 2 * PURGE_BATCH as u64 + 7);
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@ pub mod error;
 pub mod event;
 pub mod page;
 pub mod segment;
+pub mod storage;
 pub mod text;
 pub mod time_util;
 
 pub use error::{Error, FieldErrors, RepoError};
+pub use storage::Storage;

@@ -4,6 +4,7 @@
 use crm_domain::customer::{
     Address, CouponHolding, Customer, CustomerSummary, Metafield, Statistics,
 };
+use crm_domain::event::{Event, EventData};
 use crm_domain::segment::SegmentRef;
 use serde::Serialize;
 use time::{Date, OffsetDateTime, UtcOffset};
@@ -335,6 +336,81 @@ impl SegmentDto {
             customers: Vec::new(),
         }
     }
+}
+
+/// What an event is about (`data.object`): the whole customer, a segment's
+/// head, or just the id of what was deleted.
+#[derive(Serialize, Debug, ToSchema)]
+#[serde(untagged)]
+#[schema(as = EventObject)]
+pub enum EventObjectDto {
+    Customer(Box<CustomerDto>),
+    Segment(SegmentRefDto),
+    Deleted { id: i64 },
+}
+
+/// An event's `data`: `{"object": ...}`, or the customers a membership
+/// event names.
+#[derive(Serialize, Debug, ToSchema)]
+#[serde(untagged)]
+#[schema(as = EventData)]
+pub enum EventDataDto {
+    Object {
+        object: EventObjectDto,
+    },
+    Members {
+        segment_id: i64,
+        customer_ids: Vec<i64>,
+    },
+}
+
+/// One change of the change feed.
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = Event)]
+pub struct EventDto {
+    pub id: i64,
+    /// `customer.created`, `customer.updated`, `customer.deleted`,
+    /// `segment.created`, `segment.updated`, `segment.deleted`,
+    /// `segment.customers_added` or `segment.customers_removed`.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: &'static str,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub data: EventDataDto,
+}
+
+impl EventDto {
+    pub fn new(e: &Event, r: Render) -> Self {
+        let object = |object| EventDataDto::Object { object };
+        let data = match &e.data {
+            EventData::Customer(c) => {
+                object(EventObjectDto::Customer(Box::new(CustomerDto::new(c, r))))
+            }
+            EventData::CustomerDeleted(id) => object(EventObjectDto::Deleted { id: id.get() }),
+            EventData::Segment(head) => object(EventObjectDto::Segment(head.into())),
+            EventData::SegmentDeleted(id) => object(EventObjectDto::Deleted { id: id.get() }),
+            EventData::Members { segment, customers } => EventDataDto::Members {
+                segment_id: segment.get(),
+                customer_ids: customers.iter().map(|c| c.get()).collect(),
+            },
+        };
+        Self {
+            id: e.id,
+            kind: e.kind.name(),
+            created_at: r.timestamp(e.created_at),
+            data,
+        }
+    }
+}
+
+/// A page of the change feed: `next` is always there.
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = EventPage)]
+pub struct EventPageDto {
+    #[schema(format = "uri")]
+    pub next: String,
+    pub results: Vec<EventDto>,
 }
 
 /// DRF's paginated envelope.

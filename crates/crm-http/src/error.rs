@@ -42,6 +42,9 @@ pub enum ApiError {
     InvalidToken(&'static str),
     /// A valid token without any of these scopes: 403.
     InsufficientScope(ScopeSet),
+    /// What was asked for existed once and is gone for good: 410 with this
+    /// detail.
+    Gone(String),
     /// The client made too many requests: 429 with `Retry-After`.
     Throttled { seconds: u64 },
     /// An OAuth endpoint error (RFC 6749 §5.2):
@@ -194,6 +197,7 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 detail("You do not have permission to perform this action."),
             ),
+            Self::Gone(message) => (StatusCode::GONE, detail(message)),
             Self::Throttled { seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 detail(&format!(
@@ -273,6 +277,7 @@ impl ResponseError for ApiError {
             | Self::DisallowedHost
             | Self::Invalid(_)
             | Self::NotFound
+            | Self::Gone(_)
             | Self::MalformedJson(_)
             | Self::UnsupportedMediaType(_)
             | Self::PayloadTooLarge { .. } => {}

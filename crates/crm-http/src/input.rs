@@ -7,6 +7,7 @@ use crm_domain::customer::{
     CustomerOrdering, Email, FullName, Gender, Metafield, Metafields, Mobile, MultipassIdentifier,
     Note, ProfilePatch, ReferralCode, TagSet,
 };
+use crm_domain::event::{EventKind, EventQuery, MAX_EVENT_PAGE};
 use crm_domain::segment::SegmentTitle;
 use crm_domain::{text, FieldErrors};
 use serde_json::Value;
@@ -378,6 +379,57 @@ pub fn customer_filter(query: &Query) -> Result<CustomerFilter, FieldErrors> {
     errors.into_result().map(|()| filter)
 }
 
+/// What a read of the change feed asks for (`after`, `limit`, `type`,
+/// `customer`; API.md section 8). `None` for a query that can match
+/// nothing (a customer id below 1), which is not an error.
+pub fn event_query(query: &Query) -> Result<Option<EventQuery>, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut events = EventQuery::default();
+    let mut matches_nothing = false;
+    if let Some(raw) = query.non_empty("after") {
+        match number(raw) {
+            Ok(after) if after < 0 => {
+                errors.add("after", "Ensure this value is greater than or equal to 0.")
+            }
+            Ok(after) => events.after = after,
+            Err(message) => errors.add("after", message),
+        }
+    }
+    if let Some(raw) = query.non_empty("limit") {
+        match number(raw) {
+            Ok(limit) if limit < 1 => {
+                errors.add("limit", "Ensure this value is greater than or equal to 1.")
+            }
+            Ok(limit) => {
+                events.limit = usize::try_from(limit)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_EVENT_PAGE)
+            }
+            Err(message) => errors.add("limit", message),
+        }
+    }
+    if let Some(raw) = query.non_empty("type") {
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match EventKind::from_name(name) {
+                Some(kind) => events.kinds.push(kind),
+                None => errors.add("type", format!("\"{name}\" is not a valid choice.")),
+            }
+        }
+    }
+    if let Some(raw) = query.non_empty("customer") {
+        match number(raw) {
+            Ok(id) => match CustomerId::new(id) {
+                Some(id) => events.customer = Some(id),
+                None => matches_nothing = true,
+            },
+            Err(message) => errors.add("customer", message),
+        }
+    }
+    errors
+        .into_result()
+        .map(|()| (!matches_nothing).then_some(events))
+}
+
 /// `customer__in=1,2,3` for removing segment members; required.
 pub fn customer_in(query: &Query) -> Result<Vec<CustomerId>, FieldErrors> {
     let name = "customer__in";
@@ -399,6 +451,38 @@ mod tests {
 
     fn query(text: &str) -> Query {
         Query::parse(text).expect("no repeated parameter")
+    }
+
+    #[test]
+    fn event_queries_read_every_parameter_and_report_every_problem() {
+        let read = event_query(&query(
+            "after=12&limit=5000&type=customer.created,%20segment.deleted,&customer=7",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(read.after, 12);
+        assert_eq!(read.limit, MAX_EVENT_PAGE);
+        assert_eq!(
+            read.kinds,
+            [EventKind::CustomerCreated, EventKind::SegmentDeleted]
+        );
+        assert_eq!(read.customer, CustomerId::new(7));
+        assert_eq!(
+            event_query(&query("after=&limit=&type=&customer=")).unwrap(),
+            Some(EventQuery::default())
+        );
+        assert_eq!(event_query(&query("customer=0")).unwrap(), None);
+        let errors =
+            event_query(&query("after=-1&limit=0&type=customer,x&customer=a")).unwrap_err();
+        for field in ["after", "limit", "type", "customer"] {
+            assert!(errors.contains(field), "{field}: {errors:?}");
+        }
+        let errors = event_query(&query("after=1.5&limit=x&type=customer")).unwrap_err();
+        assert_eq!(
+            errors.iter().find(|(f, _)| *f == "type").unwrap().1,
+            ["\"customer\" is not a valid choice."]
+        );
+        assert!(errors.contains("after") && errors.contains("limit"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::auth::AuthService;
 use crm_domain::customer::{CustomerService, HealthCheck};
+use crm_domain::event::EventService;
 use crm_domain::segment::SegmentService;
 use time::UtcOffset;
 
@@ -94,6 +95,7 @@ impl Default for ApiSettings {
 pub struct Services {
     pub customers: CustomerService,
     pub segments: SegmentService,
+    pub events: EventService,
     pub auth: AuthService,
     pub health: Arc<dyn HealthCheck>,
 }

@@ -29,17 +29,20 @@ use actix_web::http::Method;
 use actix_web::HttpResponse;
 use crm_domain::auth::Scope;
 use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, ProfilePatch, Tag};
+use crm_domain::event::{EventKind, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE};
 use crm_domain::page::PageRequest;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::access_for;
-use crate::dto::{CouponHoldingDto, CustomerDto, CustomerListItemDto, PageDto, SegmentDto};
+use crate::dto::{
+    CouponHoldingDto, CustomerDto, CustomerListItemDto, EventPageDto, PageDto, SegmentDto,
+};
 use crate::routes::oauth::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 use crate::routes::{
     health, RouteSpec, ADDRESS, ADDRESS_LIST, API_PREFIX, API_ROUTES, COUPON, COUPON_LIST,
-    CUSTOMER, CUSTOMER_LIST, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST,
+    CUSTOMER, CUSTOMER_LIST, EVENT_LIST, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST,
 };
 use crate::METRICS_PATH;
 
@@ -157,6 +160,7 @@ pub fn document() -> Value {
             {"name": "addresses", "description": "A customer's addresses (section 4)."},
             {"name": "coupons", "description": "A customer's coupon holdings (section 5)."},
             {"name": "segments", "description": "Segments and their members (section 6)."},
+            {"name": "events", "description": "The change feed (section 8)."},
             {"name": "oauth", "description": "The OAuth 2.0 authorization server (section 2)."},
             {"name": "operations", "description": "Probes, metrics and this document (section 7)."},
         ],
@@ -458,6 +462,22 @@ fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
                 )])
                 .ok(200, "The segment.", segment())
                 .error("InvalidQuery"),
+            _ => return None,
+        }
+    } else if is(&EVENT_LIST) {
+        match method {
+            "GET" => Operation::new("events", "Follow the change feed")
+                .describe(
+                    "Every change to customers and segments, by `id` ascending. Follow `next`: \
+                     it always has `after` set to the last id returned, so a consumer that \
+                     processes each page and GETs `next` (again, after a pause, when a page is \
+                     empty) sees every event exactly once, in order. An event may appear a \
+                     moment after its write's response.",
+                )
+                .query(event_parameters())
+                .ok(200, "A page of events.", Some(schema_ref("EventPage")))
+                .error("InvalidQuery")
+                .error("Gone"),
             _ => return None,
         }
     } else {
@@ -784,6 +804,16 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
             json!({}),
         ),
         (
+            "Gone",
+            410,
+            "`after` lies before events that retention deleted: \
+             `{\"detail\": \"Events before <n> are no longer retained.\"}`. Follow the feed \
+             from `after=0` to its end, resynchronize with a cursor walk of the customers, then \
+             go on from the position noted.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
             "MethodNotAllowed",
             405,
             "The path does not answer the method used; `Allow` lists those it answers: \
@@ -901,6 +931,43 @@ fn page_parameters() -> Vec<Value> {
                 PageRequest::DEFAULT_SIZE,
             ),
             json!({"type": "integer", "format": "int64", "minimum": 1}),
+        ),
+    ]
+}
+
+/// The change feed's parameters (`input::event_query`).
+fn event_parameters() -> Vec<Value> {
+    let integer = |minimum: i64| json!({"type": "integer", "format": "int64", "minimum": minimum});
+    let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    vec![
+        query_parameter(
+            "after",
+            false,
+            "Events with a greater id; absent or 0 reads from the oldest retained.",
+            integer(0),
+        ),
+        query_parameter(
+            "limit",
+            false,
+            &format!(
+                "Events per page; absent means {DEFAULT_EVENT_PAGE}, larger values are \
+                 clamped to {MAX_EVENT_PAGE}."
+            ),
+            integer(1),
+        ),
+        query_parameter(
+            "type",
+            false,
+            "Comma-separated event types; empty means every type.",
+            json!({"type": "string", "example": "customer.created,customer.deleted",
+                   "description": format!("Any of: {}.", kinds.join(", "))}),
+        ),
+        query_parameter(
+            "customer",
+            false,
+            "Only `customer.*` events about this customer, and the membership events \
+             naming it.",
+            json!({"type": "integer", "format": "int64"}),
         ),
     ]
 }
@@ -1169,12 +1236,19 @@ fn components() -> Value {
         PageDto::<CustomerListItemDto>::schema(),
     ));
     derived.push(("SegmentPage".into(), PageDto::<SegmentDto>::schema()));
+    with_dependencies::<EventPageDto>(&mut derived);
     let mut schemas = Map::new();
     for (name, schema) in derived {
-        schemas.insert(
-            name,
-            serde_json::to_value(schema).expect("schemas serialize"),
-        );
+        let mut schema = serde_json::to_value(schema).expect("schemas serialize");
+        if name == "EventObject" {
+            // A customer or a segment head also has the `id` a deleted
+            // object's form requires: the forms overlap, so any of them,
+            // not exactly one, matches.
+            if let Some(forms) = schema.as_object_mut().and_then(|o| o.remove("oneOf")) {
+                schema["anyOf"] = forms;
+            }
+        }
+        schemas.insert(name, schema);
     }
     for (name, schema) in written_schemas().into_iter().chain(other_schemas()) {
         schemas.insert(name.to_owned(), schema);

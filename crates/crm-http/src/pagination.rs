@@ -48,21 +48,33 @@ fn origin(req: &HttpRequest, settings: &ApiSettings) -> String {
 /// The URL of this request with `page` set to `page` (or removed for `None`),
 /// other parameters kept, sorted by name as DRF does.
 fn link(req: &HttpRequest, settings: &ApiSettings, query: &Query, page: Option<u64>) -> String {
+    link_with(req, settings, query, "page", page.map(|p| p.to_string()))
+}
+
+/// The absolute URL of this request with parameter `name` set to `value`
+/// (or removed for `None`), every other parameter kept, sorted by name.
+pub fn link_with(
+    req: &HttpRequest,
+    settings: &ApiSettings,
+    query: &Query,
+    name: &str,
+    value: Option<String>,
+) -> String {
+    let replaced = name;
     let mut names: Vec<&str> = Vec::new();
     for (name, _) in query.pairs() {
-        if name != "page" && !names.contains(&name.as_str()) {
+        if name != replaced && !names.contains(&name.as_str()) {
             names.push(name);
         }
     }
-    let page_text = page.map(|p| p.to_string());
-    if page_text.is_some() {
-        names.push("page");
+    if value.is_some() {
+        names.push(replaced);
     }
     names.sort_unstable();
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     for name in names {
-        if name == "page" {
-            serializer.append_pair("page", page_text.as_deref().unwrap_or_default());
+        if name == replaced {
+            serializer.append_pair(replaced, value.as_deref().unwrap_or_default());
             continue;
         }
         for (k, v) in query.pairs() {

@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
-use crm_domain::auth::{AuthService, ClientStore, TokenStore};
-use crm_domain::customer::{
-    AddressRepository, CouponRepository, CustomerRepository, CustomerService, HealthCheck,
-};
-use crm_domain::segment::{SegmentRepository, SegmentService};
-use crm_domain::RepoError;
+use crm_domain::auth::AuthService;
+use crm_domain::customer::CustomerService;
+use crm_domain::event::EventService;
+use crm_domain::segment::SegmentService;
+use crm_domain::{RepoError, Storage};
 use crm_http::edge::Lifecycle;
 use crm_http::{ApiSettings, Services};
 use crm_postgres::{PgConfig, PgStore};
@@ -44,30 +43,7 @@ pub enum Backend {
     Sqlite(SqliteStore),
 }
 
-/// Every port a backend implements.
-trait Store:
-    CustomerRepository
-    + AddressRepository
-    + CouponRepository
-    + SegmentRepository
-    + ClientStore
-    + TokenStore
-    + HealthCheck
-{
-}
-
-impl<T> Store for T where
-    T: CustomerRepository
-        + AddressRepository
-        + CouponRepository
-        + SegmentRepository
-        + ClientStore
-        + TokenStore
-        + HealthCheck
-{
-}
-
-fn services_over<S: Store>(
+fn services_over<S: Storage>(
     store: Arc<S>,
     token_ttl: time::Duration,
     max_tokens: std::num::NonZeroUsize,
@@ -75,6 +51,7 @@ fn services_over<S: Store>(
     Services {
         customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
         segments: SegmentService::new(store.clone()),
+        events: EventService::new(store.clone()),
         auth: AuthService::new(store.clone(), store.clone(), token_ttl)
             .with_max_tokens_per_client(max_tokens),
         health: store,
@@ -145,6 +122,42 @@ fn spawn_token_purge(auth: AuthService) {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "deleted expired access tokens"),
                 Err(error) => tracing::warn!(%error, "could not delete expired access tokens"),
+            }
+        }
+    });
+}
+
+/// How often each server publishes committed events (where the store
+/// numbers them in a separate step), so that their ids are handed out close
+/// to their commit whether or not anyone reads the feed.
+const EVENT_PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How often events past their retention are deleted.
+const EVENT_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Publishes committed events now and then, and deletes those older than
+/// `retention`. Both are safe on any number of instances at once.
+fn spawn_event_maintenance(events: EventService, retention: time::Duration) {
+    let publisher = events.clone();
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(EVENT_PUBLISH_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = publisher.publish().await {
+                tracing::debug!(%error, "could not publish events");
+            }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(EVENT_PURGE_INTERVAL);
+        loop {
+            interval.tick().await;
+            let now = time::OffsetDateTime::now_utc();
+            match events.purge(retention, now).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "deleted events past their retention"),
+                Err(error) => tracing::warn!(%error, "could not delete old events"),
             }
         }
     });
@@ -322,6 +335,10 @@ pub fn build(
         services.auth = services.auth.with_token_cache(cache);
     }
     spawn_token_purge(services.auth.clone());
+    spawn_event_maintenance(
+        services.events.clone(),
+        time::Duration::days(i64::try_from(settings.event_retention_days).unwrap_or(36_500)),
+    );
     let auth = services.auth.clone();
     let rate_limiter = crm_http::throttle::ClientRateLimiter::new(
         settings.rate_limit_per_second,

@@ -113,6 +113,11 @@ pub struct Settings {
     #[arg(long, env = "CRM_MAX_TOKENS_PER_CLIENT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_tokens_per_client: u64,
 
+    /// Days the change feed keeps an event; older ones are deleted in the
+    /// background, and reading after a deleted id is a 410.
+    #[arg(long, env = "CRM_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub event_retention_days: u64,
+
     /// Failed OAuth client authentications allowed per client id and per
     /// remote address each minute before both are refused with 429 (0: no limit).
     #[arg(
@@ -158,6 +163,7 @@ impl Settings {
             body_timeout_seconds: 10,
             max_connections: None,
             max_tokens_per_client: 100,
+            event_retention_days: 30,
             token_cache_size: 10_000,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),

@@ -19,11 +19,6 @@
 //! The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
 //! features.
 
-use crm_domain::auth::{ClientStore, TokenStore};
-use crm_domain::customer::{AddressRepository, CouponRepository, CustomerRepository, HealthCheck};
-use crm_domain::event::EventRepository;
-use crm_domain::segment::SegmentRepository;
-
 pub mod addresses;
 pub mod coupons;
 pub mod customers;
@@ -34,30 +29,9 @@ pub mod oauth;
 pub mod segments;
 mod support;
 
-/// Everything a complete storage adapter implements.
-pub trait Ports:
-    CustomerRepository
-    + AddressRepository
-    + CouponRepository
-    + SegmentRepository
-    + EventRepository
-    + ClientStore
-    + TokenStore
-    + HealthCheck
-{
-}
-
-impl<T> Ports for T where
-    T: CustomerRepository
-        + AddressRepository
-        + CouponRepository
-        + SegmentRepository
-        + EventRepository
-        + ClientStore
-        + TokenStore
-        + HealthCheck
-{
-}
+/// Everything a complete storage adapter implements (the domain's
+/// [`Storage`](crm_domain::Storage)).
+pub use crm_domain::Storage as Ports;
 
 /// Generates one `#[tokio::test]` per check of the suite, in one module per
 /// port group. `$make` is evaluated once per test and must give

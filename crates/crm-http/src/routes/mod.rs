@@ -2,6 +2,7 @@
 //! allowed answers with `Allow`, OPTIONS metadata, path id parsing.
 
 pub mod customers;
+pub mod events;
 pub mod health;
 pub mod oauth;
 pub mod segments;
@@ -47,12 +48,14 @@ routes! {
     SEGMENT_LIST = "/segment", "Segment List", "GET, POST, HEAD, OPTIONS";
     SEGMENT = "/segment/{id}", "Segment Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
     SEGMENT_CUSTOMER = "/segment/{id}/segment_customer", "Segment Customer", "POST, DELETE, OPTIONS";
+    EVENT_LIST = "/event", "Event List", "GET, HEAD, OPTIONS";
 }
 
 /// Registers the `/api/crm` resources.
 pub fn configure_api(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     segments::configure(cfg);
+    events::configure(cfg);
 }
 
 /// Middleware for the `/api/crm` scope (inside the authentication): a query
