@@ -113,6 +113,11 @@ pub trait Dialect: 'static + Send + Sync + Sized {
         None
     }
 
+    /// Begins the transaction of a unit of work (an idempotent request:
+    /// see `Store::unit`), left open for the unit's calls, which run in
+    /// savepoints inside it; the store commits or rolls it back.
+    fn begin_unit(conn: &mut Self::Connection) -> StoreResult<()>;
+
     /// Runs `f` in one write transaction.
     fn write_transaction<T>(
         conn: &mut Self::Connection,
@@ -346,6 +351,9 @@ macro_rules! diesel_adapter {
             }
             pub mod events {
                 $crate::__crm_diesel_events! {}
+            }
+            pub mod idempotency {
+                $crate::__crm_diesel_idempotency! {}
             }
         }
     };

@@ -23,6 +23,7 @@ use crm_domain::customer::{HealthCheck, PoolState};
 use crm_domain::RepoError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ConnectionManager, ManageConnection, Pool};
+use diesel::Connection;
 
 use crate::error::StoreResult;
 use crate::Dialect;
@@ -194,7 +195,21 @@ impl<D: Dialect> Store<D> {
     /// Runs `f` with a pooled connection on the blocking thread pool. A
     /// connection whose call failed with `Unavailable` or `Internal` is
     /// marked broken, so the pool discards it instead of handing it out again.
+    /// Inside a unit of work ([`unit`](Self::unit)) `f` gets the unit's
+    /// connection, in its open transaction.
     pub async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(unit) = self.current_unit() {
+            return unit.run::<D, T, F>(f).await;
+        }
+        self.run_pooled(f).await
+    }
+
+    /// `run` on a connection of the pool, never the unit's.
+    async fn run_pooled<T, F>(&self, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
@@ -237,13 +252,18 @@ impl<D: Dialect> Store<D> {
         .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?
     }
 
-    /// Runs `f` in a read-only transaction: one consistent snapshot.
+    /// Runs `f` in a read-only transaction: one consistent snapshot (inside
+    /// a unit of work, the unit's transaction).
     pub async fn read<T, F>(&self, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| D::read_transaction(conn, f)).await
+        if let Some(unit) = self.current_unit() {
+            return unit.run::<D, T, F>(f).await;
+        }
+        self.run_pooled(move |conn| D::read_transaction(conn, f))
+            .await
     }
 
     /// Runs `f`, a read that the dialect answers with one statement where it
@@ -255,20 +275,163 @@ impl<D: Dialect> Store<D> {
         F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        if D::DOCUMENT_READS {
+        if D::DOCUMENT_READS || self.current_unit().is_some() {
             self.run(f).await
         } else {
             self.read(f).await
         }
     }
 
-    /// Runs `f` in one write transaction.
+    /// Runs `f` in one write transaction (inside a unit of work, in a
+    /// savepoint of the unit's transaction: a refused write leaves the unit
+    /// as it was).
     pub async fn write<T, F>(&self, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| D::write_transaction(conn, f)).await
+        if let Some(unit) = self.current_unit() {
+            return unit.run::<D, T, _>(move |conn| conn.transaction(f)).await;
+        }
+        self.run_pooled(move |conn| D::write_transaction(conn, f))
+            .await
+    }
+
+    /// Who this store is, to the units of work: stores sharing a pool are
+    /// one store.
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.permits) as usize
+    }
+
+    /// The unit of work of this store the current task runs in, if any.
+    fn current_unit(&self) -> Option<Unit> {
+        UNIT.try_with(|unit| unit.clone())
+            .ok()
+            .filter(|unit| unit.owner == self.identity())
+    }
+
+    /// Runs `work` as a unit of work: one transaction of one pooled
+    /// connection (`begin` then runs first in it), which every call the
+    /// current task makes to this store while `work` runs joins (reads in
+    /// it, writes in savepoints). `end` then gets the connection and what
+    /// `work` returned, and decides: it may write, and returns whether to
+    /// commit and what to answer. A unit abandoned halfway (its future
+    /// dropped) commits nothing: its connection is discarded, which rolls
+    /// the transaction back.
+    pub async fn unit<W, T, E>(
+        &self,
+        begin: impl FnOnce(&mut D::Connection) -> StoreResult<()> + Send + 'static,
+        work: impl std::future::Future<Output = W>,
+        end: E,
+    ) -> Result<T, RepoError>
+    where
+        W: Send + 'static,
+        T: Send + 'static,
+        E: FnOnce(&mut D::Connection, W) -> StoreResult<(bool, T)> + Send + 'static,
+    {
+        let permit =
+            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    RepoError::Unavailable("every database connection is busy".to_owned())
+                })?;
+        let pool = self.pool.clone();
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| RepoError::Unavailable(format!("no database connection: {e}")))?;
+            // Discarded unless the unit ends cleanly: a connection that
+            // goes back to the pool must hold no open transaction.
+            conn.broken = true;
+            D::begin_unit(&mut conn.conn)
+                .and_then(|()| begin(&mut conn.conn))
+                .map_err(|e| e.into_repo::<D>())?;
+            Ok::<_, RepoError>(conn)
+        })
+        .await
+        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))??;
+        let unit = Unit {
+            owner: self.identity(),
+            conn: Arc::new(std::sync::Mutex::new(Some(Box::new(conn)))),
+            _permit: Arc::new(permit),
+        };
+        let outcome = UNIT.scope(unit.clone(), work).await;
+        let mut conn = unit.take::<D>()?;
+        tokio::task::spawn_blocking(move || {
+            use diesel::connection::TransactionManager;
+            type Tm<C> = <C as diesel::Connection>::TransactionManager;
+            let ended = end(&mut conn.conn, outcome);
+            let closed = match &ended {
+                Ok((true, _)) => Tm::<D::Connection>::commit_transaction(&mut conn.conn),
+                _ => Tm::<D::Connection>::rollback_transaction(&mut conn.conn),
+            };
+            if closed.is_ok() {
+                conn.broken = false;
+            }
+            let (_, answer) = ended.map_err(|e| e.into_repo::<D>())?;
+            closed.map_err(|e| crate::StoreError::from(e).into_repo::<D>())?;
+            Ok(answer)
+        })
+        .await
+        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?
+    }
+}
+
+tokio::task_local! {
+    /// The unit of work the current task runs in.
+    static UNIT: Unit;
+}
+
+/// A unit of work in progress: its store, its connection (lent to one call
+/// at a time), and the permit it holds for that connection.
+#[derive(Clone)]
+struct Unit {
+    owner: usize,
+    conn: Arc<std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>>,
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Unit {
+    /// The unit's connection, taken from its slot.
+    fn take<D: Dialect>(&self) -> Result<r2d2::PooledConnection<Manager<D>>, RepoError> {
+        let taken = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let taken = taken.ok_or_else(|| {
+            RepoError::Internal("the unit's connection is in use by another call".to_owned())
+        })?;
+        taken
+            .downcast::<r2d2::PooledConnection<Manager<D>>>()
+            .map(|conn| *conn)
+            .map_err(|_| RepoError::Internal("a unit of work of another store".to_owned()))
+    }
+
+    fn put_back<D: Dialect>(&self, conn: r2d2::PooledConnection<Manager<D>>) {
+        *self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(conn));
+    }
+
+    /// Runs `f` on the unit's connection, on the blocking thread pool.
+    async fn run<D: Dialect, T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut conn = self.take::<D>()?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut conn.conn).map_err(|e| e.into_repo::<D>());
+            (conn, result)
+        })
+        .await
+        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?;
+        self.put_back::<D>(conn);
+        result
     }
 }
 
@@ -327,6 +490,11 @@ mod tests {
             f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>,
         ) -> StoreResult<T> {
             conn.transaction(f)
+        }
+
+        fn begin_unit(conn: &mut SqliteConnection) -> StoreResult<()> {
+            use diesel::connection::TransactionManager;
+            Ok(diesel::connection::AnsiTransactionManager::begin_transaction(conn)?)
         }
 
         fn count_all_customers(_: &mut SqliteConnection) -> StoreResult<i64> {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod page;
 pub mod segment;
 pub mod storage;

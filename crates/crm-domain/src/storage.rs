@@ -3,6 +3,7 @@
 use crate::auth::{ClientStore, TokenStore};
 use crate::customer::{AddressRepository, CouponRepository, CustomerRepository, HealthCheck};
 use crate::event::EventRepository;
+use crate::idempotency::IdempotencyStore;
 use crate::segment::SegmentRepository;
 
 /// Every port of this crate. A complete storage adapter implements them
@@ -15,6 +16,7 @@ pub trait Storage:
     + CouponRepository
     + SegmentRepository
     + EventRepository
+    + IdempotencyStore
     + ClientStore
     + TokenStore
     + HealthCheck
@@ -27,6 +29,7 @@ impl<T> Storage for T where
         + CouponRepository
         + SegmentRepository
         + EventRepository
+        + IdempotencyStore
         + ClientStore
         + TokenStore
         + HealthCheck

@@ -69,7 +69,7 @@ impl AddressRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Address, RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         if !state.customers.contains_key(&customer.get()) {
             return Err(RepoError::NotFound);
         }
@@ -114,7 +114,7 @@ impl AddressRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Address, RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .customers
             .get_mut(&customer.get())
@@ -144,7 +144,7 @@ impl AddressRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<(), RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .customers
             .get_mut(&customer.get())

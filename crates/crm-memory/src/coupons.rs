@@ -35,7 +35,7 @@ impl CouponRepository for MemoryStore {
         coupon: CouponId,
         now: OffsetDateTime,
     ) -> Result<(CouponHolding, bool), RepoError> {
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .customers
             .get_mut(&customer.get())
@@ -59,7 +59,7 @@ impl CouponRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<(), RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .customers
             .get_mut(&customer.get())

@@ -357,7 +357,7 @@ impl CustomerRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Customer, RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         check_referrer(&state, changes)?;
         let fields = new_fields(changes, now);
         check_fields(&state, None, &fields)?;
@@ -394,7 +394,7 @@ impl CustomerRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Customer, RepoError> {
         let (id, now) = (id.get(), stored(now));
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         check_referrer(&state, changes)?;
         let record = state.customers.get(&id).ok_or(RepoError::NotFound)?;
         let old_keys = record.fields.unique_keys();
@@ -421,7 +421,7 @@ impl CustomerRepository for MemoryStore {
 
     async fn delete(&self, id: CustomerId, now: OffsetDateTime) -> Result<(), RepoError> {
         let (id, now) = (id.get(), stored(now));
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state.customers.remove(&id).ok_or(RepoError::NotFound)?;
         // Its addresses, tags, metafields and coupons went with the record.
         reindex(&mut state, id, &record.fields.unique_keys(), Vec::new());

@@ -60,7 +60,7 @@ impl EventRepository for MemoryStore {
 
     async fn purge_events(&self, before: OffsetDateTime, limit: usize) -> Result<u64, RepoError> {
         let before = stored(before);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let purge = state
             .events
             .iter()

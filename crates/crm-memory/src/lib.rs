@@ -116,6 +116,7 @@ mod coupons;
 mod customers;
 mod events;
 mod health;
+mod idempotency;
 mod oauth;
 mod segments;
 
@@ -126,6 +127,9 @@ mod segments;
 #[derive(Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
+    /// Held by a unit of work for its whole run, and briefly by every data
+    /// write of another task (see `idempotency`).
+    unit_gate: tokio::sync::Mutex<()>,
 }
 
 impl MemoryStore {
@@ -142,6 +146,20 @@ impl MemoryStore {
             self.state.clear_poison();
             poisoned.into_inner()
         })
+    }
+
+    /// The state for a write to customers, segments or events: waits while
+    /// a unit of work of another task runs (see `idempotency`).
+    async fn write_data(&self) -> DataWrite<'_> {
+        let gate = if self.in_unit() {
+            None
+        } else {
+            Some(self.unit_gate.lock().await)
+        };
+        DataWrite {
+            state: self.write(),
+            _gate: gate,
+        }
     }
 
     /// The state for writing; a poisoned lock is recovered as in `read`.
@@ -165,6 +183,25 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
+/// The state, held for a data write, with the unit gate when it was taken.
+struct DataWrite<'a> {
+    state: RwLockWriteGuard<'a, State>,
+    _gate: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl std::ops::Deref for DataWrite<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for DataWrite<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
 /// Everything the store holds.
 #[derive(Default)]
 struct State {
@@ -185,6 +222,8 @@ struct State {
     last_event_id: i64,
     /// The highest event id the purge deleted.
     purged_through: i64,
+    /// Idempotency keys by (client, key).
+    idempotency: HashMap<(String, String), idempotency::KeyRecord>,
 }
 
 /// A customer with everything it owns.
@@ -249,6 +288,7 @@ impl CustomerFields {
 }
 
 /// A segment with its members.
+#[derive(Clone)]
 struct SegmentRecord {
     title: String,
     /// Kept as the SQL stores keep them, though no port reads them yet.

@@ -111,7 +111,7 @@ impl SegmentRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<SegmentRef, RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         state.last_segment_id += 1;
         let id = state.last_segment_id;
         let record = SegmentRecord {
@@ -172,7 +172,7 @@ impl SegmentRepository for MemoryStore {
         title: &SegmentTitle,
         now: OffsetDateTime,
     ) -> Result<SegmentRef, RepoError> {
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .segments
             .get_mut(&id.get())
@@ -188,7 +188,7 @@ impl SegmentRepository for MemoryStore {
 
     async fn delete_segment(&self, id: SegmentId, now: OffsetDateTime) -> Result<(), RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .segments
             .remove(&id.get())
@@ -215,7 +215,7 @@ impl SegmentRepository for MemoryStore {
     ) -> Result<(), RepoError> {
         let now = stored(now);
         let wanted: BTreeSet<i64> = customers.iter().map(|c| c.get()).collect();
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         if !state.segments.contains_key(&id.get()) {
             return Err(RepoError::NotFound);
         }
@@ -253,7 +253,7 @@ impl SegmentRepository for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<(), RepoError> {
         let now = stored(now);
-        let mut state = self.write();
+        let mut state = self.write_data().await;
         let record = state
             .segments
             .get_mut(&id.get())

@@ -64,6 +64,12 @@ impl Dialect for Postgres {
         Some(crate::documents::page(conn, ids, offset, limit, count))
     }
 
+    /// READ COMMITTED, like every write transaction here.
+    fn begin_unit(conn: &mut Conn) -> StoreResult<()> {
+        use diesel::connection::TransactionManager;
+        Ok(diesel::connection::AnsiTransactionManager::begin_transaction(conn)?)
+    }
+
     fn write_transaction<T>(
         conn: &mut Conn,
         f: impl FnOnce(&mut Conn) -> StoreResult<T>,

@@ -41,6 +41,16 @@ impl Dialect for Sqlite {
     /// `BEGIN IMMEDIATE`: takes the write lock up front, so concurrent
     /// writers wait their turn (busy timeout) rather than deadlock on an
     /// upgrade.
+    /// `BEGIN IMMEDIATE`, as every write transaction here.
+    fn begin_unit(conn: &mut Conn) -> StoreResult<()> {
+        Ok(
+            diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                conn,
+                "BEGIN IMMEDIATE",
+            )?,
+        )
+    }
+
     fn write_transaction<T>(
         conn: &mut Conn,
         f: impl FnOnce(&mut Conn) -> StoreResult<T>,

@@ -24,6 +24,7 @@ pub mod coupons;
 pub mod customers;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod listing;
 pub mod oauth;
 pub mod segments;
@@ -165,6 +166,17 @@ macro_rules! __with_checks {
                 purge_deletes_the_oldest_and_expires_older_positions,
                 concurrent_writers_never_make_a_follower_skip,
             }
+            idempotency {
+                a_key_is_acquired_then_in_flight_then_replayed,
+                another_request_with_the_key_is_a_mismatch,
+                keys_belong_to_their_client,
+                a_unit_without_an_answer_writes_nothing_and_frees_the_key,
+                a_refused_write_inside_a_unit_leaves_the_others,
+                a_stale_claim_is_taken_over_and_its_unit_cannot_commit,
+                an_expired_key_starts_over,
+                racing_claims_of_a_new_key_acquire_it_once,
+                an_abandoned_unit_commits_nothing,
+            }
             oauth {
                 client_round_trips,
                 find_missing_client_is_none,
@@ -231,6 +243,7 @@ mod tests {
             ("coupons", include_str!("coupons.rs")),
             ("segments", include_str!("segments.rs")),
             ("events", include_str!("events.rs")),
+            ("idempotency", include_str!("idempotency.rs")),
             ("oauth", include_str!("oauth.rs")),
             ("health", include_str!("health.rs")),
         ];

@@ -9,6 +9,7 @@ mod addresses;
 mod coupons;
 mod customers;
 mod events;
+mod idempotency;
 mod load;
 mod oauth;
 mod rows;

@@ -156,6 +156,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
+    idempotency_keys (client_id, key) {
+        client_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        claim -> BigInt,
+        started_at -> Instant,
+        expires_at -> Instant,
+        status -> Nullable<SmallInt>,
+        content_type -> Nullable<Text>,
+        body -> Nullable<Binary>,
+    }
+}
+
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_metafields -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));

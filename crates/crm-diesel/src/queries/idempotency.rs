@@ -1,0 +1,219 @@
+/// The `idempotency` module of a Diesel adapter, instantiated by
+/// [`diesel_adapter!`](crate::diesel_adapter) in the adapter's crate.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __crm_diesel_idempotency {
+    () => {
+        // `IdempotencyStore`: claims decided by the primary key and by
+        // compare-and-set on the claim token, so racing requests agree on
+        // one holder; a holder's writes and answer commit in one unit.
+
+        use std::time::Duration;
+
+        use crate::backend::Conn;
+        use crm_domain::idempotency::{
+            claim_token, Claim, ClaimToken, Fingerprint, IdempotencyKey, IdempotencyStore,
+            StoredResponse, UnitOutcome, UnitWork,
+        };
+        use crm_domain::RepoError;
+        use diesel::prelude::*;
+        use time::OffsetDateTime;
+
+        use super::error::{StoreError, StoreResult};
+        use super::store::Store;
+        use crate::schema::idempotency_keys as keys;
+
+        #[derive(Queryable, Selectable)]
+        #[diesel(table_name = keys, check_for_backend(crate::backend::Db))]
+        struct KeyRow {
+            fingerprint: String,
+            claim: i64,
+            started_at: OffsetDateTime,
+            expires_at: OffsetDateTime,
+            status: Option<i16>,
+            content_type: Option<String>,
+            body: Option<Vec<u8>>,
+        }
+
+        fn span(d: Duration) -> time::Duration {
+            time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+        }
+
+        /// Attempts at a claim before giving up on a key that keeps
+        /// changing under it (each attempt lost a race to another claim).
+        const CLAIM_ATTEMPTS: usize = 5;
+
+        fn claim(
+            conn: &mut Conn,
+            client: &str,
+            key: &str,
+            fingerprint: &str,
+            now: OffsetDateTime,
+            ttl: time::Duration,
+            stale_after: time::Duration,
+        ) -> StoreResult<Claim> {
+            let token = claim_token();
+            let acquired = || {
+                Ok(Claim::Acquired(ClaimToken {
+                    client_id: client.to_owned(),
+                    key: IdempotencyKey::parse(key.as_bytes())
+                        .expect("a key that was parsed to be stored"),
+                    token,
+                }))
+            };
+            for _ in 0..CLAIM_ATTEMPTS {
+                let inserted = diesel::insert_into(keys::table)
+                    .values((
+                        keys::client_id.eq(client),
+                        keys::key.eq(key),
+                        keys::fingerprint.eq(fingerprint),
+                        keys::claim.eq(token),
+                        keys::started_at.eq(now),
+                        keys::expires_at.eq(now + ttl),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 1 {
+                    return acquired();
+                }
+                let Some(row) = keys::table
+                    .find((client, key))
+                    .select(KeyRow::as_select())
+                    .first::<KeyRow>(conn)
+                    .optional()?
+                else {
+                    continue; // purged in between: insert again
+                };
+                let this = keys::table
+                    .find((client, key))
+                    .filter(keys::claim.eq(row.claim));
+                if row.expires_at <= now {
+                    // Forgotten: the key starts over with this request.
+                    let taken = diesel::update(this)
+                        .set((
+                            keys::fingerprint.eq(fingerprint),
+                            keys::claim.eq(token),
+                            keys::started_at.eq(now),
+                            keys::expires_at.eq(now + ttl),
+                            keys::status.eq(None::<i16>),
+                            keys::content_type.eq(None::<String>),
+                            keys::body.eq(None::<Vec<u8>>),
+                        ))
+                        .execute(conn)?;
+                    if taken == 1 {
+                        return acquired();
+                    }
+                    continue;
+                }
+                if row.fingerprint != fingerprint {
+                    return Ok(Claim::Mismatch);
+                }
+                if let Some(status) = row.status {
+                    return Ok(Claim::Replay(StoredResponse {
+                        status: u16::try_from(status).unwrap_or(500),
+                        content_type: row.content_type,
+                        body: row.body.unwrap_or_default(),
+                    }));
+                }
+                if row.started_at <= now - stale_after {
+                    // Its request never finished (its server stopped).
+                    let taken = diesel::update(this.filter(keys::status.is_null()))
+                        .set((keys::claim.eq(token), keys::started_at.eq(now)))
+                        .execute(conn)?;
+                    if taken == 1 {
+                        return acquired();
+                    }
+                    continue;
+                }
+                return Ok(Claim::InFlight);
+            }
+            Err(StoreError::Repo(RepoError::Unavailable(
+                "the idempotency key kept changing; try again".to_owned(),
+            )))
+        }
+
+        #[async_trait::async_trait]
+        impl IdempotencyStore for Store {
+            async fn claim_key(
+                &self,
+                client_id: &str,
+                key: &IdempotencyKey,
+                fingerprint: &Fingerprint,
+                now: OffsetDateTime,
+                ttl: Duration,
+                stale_after: Duration,
+            ) -> Result<Claim, RepoError> {
+                let client = client_id.to_owned();
+                let key = key.as_str().to_owned();
+                let fingerprint = fingerprint.to_hex();
+                let (ttl, stale_after) = (span(ttl), span(stale_after));
+                self.write(move |conn| {
+                    claim(conn, &client, &key, &fingerprint, now, ttl, stale_after)
+                })
+                .await
+            }
+
+            async fn run_claimed(
+                &self,
+                claim: &ClaimToken,
+                work: UnitWork<'_>,
+            ) -> Result<UnitOutcome, RepoError> {
+                let client = claim.client_id.clone();
+                let key = claim.key.as_str().to_owned();
+                let token = claim.token;
+                let held = {
+                    let (client, key) = (client.clone(), key.clone());
+                    move || {
+                        keys::table
+                            .find((client, key))
+                            .filter(keys::claim.eq(token))
+                            .filter(keys::status.is_null())
+                    }
+                };
+                let stored = held.clone();
+                let outcome = self
+                    .unit(
+                        |_| Ok(()),
+                        work,
+                        move |conn, answer: Option<StoredResponse>| {
+                            let Some(answer) = answer else {
+                                return Ok((false, UnitOutcome::RolledBack));
+                            };
+                            let status = i16::try_from(answer.status).unwrap_or(i16::MAX);
+                            let kept = diesel::update(stored())
+                                .set((
+                                    keys::status.eq(Some(status)),
+                                    keys::content_type.eq(answer.content_type),
+                                    keys::body.eq(Some(answer.body)),
+                                ))
+                                .execute(conn)?;
+                            Ok(if kept == 1 {
+                                (true, UnitOutcome::Committed)
+                            } else {
+                                (false, UnitOutcome::ClaimLost)
+                            })
+                        },
+                    )
+                    .await?;
+                if outcome == UnitOutcome::RolledBack {
+                    // No answer to keep: the key is free for the next request.
+                    self.write(move |conn| {
+                        diesel::delete(held()).execute(conn)?;
+                        Ok(())
+                    })
+                    .await?;
+                }
+                Ok(outcome)
+            }
+
+            async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
+                self.write(move |conn| {
+                    let deleted = diesel::delete(keys::table.filter(keys::expires_at.lt(now)))
+                        .execute(conn)?;
+                    Ok(u64::try_from(deleted).unwrap_or(0))
+                })
+                .await
+            }
+        }
+    };
+}
