@@ -30,6 +30,8 @@ mod events;
 mod filters;
 #[path = "hardening.rs"]
 mod hardening;
+#[path = "idempotency.rs"]
+mod idempotency;
 #[path = "oauth.rs"]
 mod oauth;
 #[path = "openapi.rs"]

@@ -151,8 +151,12 @@ pub enum UnitOutcome {
 }
 
 /// The work of a request that holds a claim: what it answers, `None` when
-/// the answer must not be kept (a 5xx).
-pub type UnitWork<'a> = Pin<Box<dyn Future<Output = Option<StoredResponse>> + Send + 'a>>;
+/// the answer must not be kept (a 5xx). Not `Send`: it is the request's own
+/// work, which stays on the thread serving the request.
+pub type UnitWork<'a> = Pin<Box<dyn Future<Output = Option<StoredResponse>> + 'a>>;
+
+/// A unit of work in progress (see [`IdempotencyStore::run_claimed`]).
+pub type UnitRun<'a> = Pin<Box<dyn Future<Output = Result<UnitOutcome, RepoError>> + 'a>>;
 
 /// Stores idempotency keys and runs the requests that hold them atomically.
 #[async_trait]
@@ -182,11 +186,7 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// (`ClaimLost`, nothing committed). When it gives none, the writes are
     /// rolled back and the key freed (`RolledBack`). If the unit is
     /// abandoned (the future dropped), nothing it wrote is committed.
-    async fn run_claimed(
-        &self,
-        claim: &ClaimToken,
-        work: UnitWork<'_>,
-    ) -> Result<UnitOutcome, RepoError>;
+    fn run_claimed<'a>(&'a self, claim: &'a ClaimToken, work: UnitWork<'a>) -> UnitRun<'a>;
 
     /// Deletes the keys whose lifetime ended before `now`; how many.
     async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError>;

@@ -86,6 +86,18 @@ fn limits(req: &HttpRequest) -> Limits {
     }
 }
 
+/// The whole body within the request's limits (413 when larger, 408 when it
+/// has not arrived in time), whatever its type: what the idempotency
+/// middleware fingerprints before the handler reads it.
+pub(crate) async fn read_whole(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<web::BytesMut, ApiError> {
+    read_limited(payload, limits(req))
+        .await
+        .map_err(|e| e.unwrap_or_else(ApiError::MalformedJson))
+}
+
 /// An `application/x-www-form-urlencoded` body as (name, value) pairs, for
 /// the OAuth endpoints. Anything else is an OAuth `invalid_request`.
 #[derive(Debug)]

@@ -11,6 +11,7 @@ pub mod dto;
 pub mod edge;
 pub mod error;
 mod fields;
+pub mod idempotency;
 mod input;
 pub mod observe;
 pub mod openapi;
@@ -27,6 +28,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use crm_domain::auth::AuthService;
 use crm_domain::customer::{CustomerService, HealthCheck};
 use crm_domain::event::EventService;
+use crm_domain::idempotency::IdempotencyStore;
 use crm_domain::segment::SegmentService;
 use time::UtcOffset;
 
@@ -60,6 +62,8 @@ pub struct ApiSettings {
     /// How many segment answers may be in progress at once (shared by the
     /// workers: clones share the slots).
     pub segment_streams: segment_stream::StreamLimit,
+    /// How long an `Idempotency-Key` lives from its first request.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 impl ApiSettings {
@@ -86,6 +90,7 @@ impl Default for ApiSettings {
             allowed_hosts: edge::AllowedHosts::default(),
             lifecycle: edge::Lifecycle::default(),
             segment_streams: segment_stream::StreamLimit::default(),
+            idempotency_ttl: crm_domain::idempotency::DEFAULT_TTL,
         }
     }
 }
@@ -96,6 +101,7 @@ pub struct Services {
     pub customers: CustomerService,
     pub segments: SegmentService,
     pub events: EventService,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub auth: AuthService,
     pub health: Arc<dyn HealthCheck>,
 }
@@ -134,6 +140,8 @@ pub fn configure(
                     .wrap(actix_web::middleware::from_fn(
                         routes::refuse_repeated_parameters,
                     ))
+                    // After the token, the scope and the rate limit.
+                    .wrap(actix_web::middleware::from_fn(idempotency::idempotent))
                     .wrap(actix_web::middleware::from_fn(auth::require_token))
                     .configure(routes::configure_api),
             )

@@ -581,6 +581,10 @@ fn api_operation(route: &RouteSpec, method: &str) -> Option<Value> {
         _ => {
             let op = describe(route, method)?;
             parameters.extend(op.query);
+            let write = method != "GET";
+            if write {
+                parameters.push(idempotency_key_parameter());
+            }
             for (status, what, schema) in op.ok {
                 let mut response = json!({ "description": what });
                 if let Some(schema) = schema {
@@ -593,10 +597,16 @@ fn api_operation(route: &RouteSpec, method: &str) -> Option<Value> {
                 responses.insert(status.to_string(), response);
             }
             let reads_body = op.body.is_some();
+            let idempotency_errors: &[&'static str] = if write {
+                &["IdempotencyInFlight", "IdempotencyMismatch"]
+            } else {
+                &[]
+            };
             for name in op
                 .errors
                 .into_iter()
                 .chain(shared_errors(route, reads_body))
+                .chain(idempotency_errors.iter().copied())
             {
                 let (status, _) = error_status(name);
                 responses
@@ -804,6 +814,23 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
             json!({}),
         ),
         (
+            "IdempotencyInFlight",
+            409,
+            "A request with this `Idempotency-Key` is still running: \
+             `{\"detail\": \"A request with this Idempotency-Key is being processed.\"}`. Retry \
+             later to get its answer.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
+            "IdempotencyMismatch",
+            422,
+            "The `Idempotency-Key` was used with another method, path, query or body: \
+             `{\"detail\": \"Idempotency-Key was used with a different request.\"}`.",
+            schema_ref("Detail"),
+            json!({}),
+        ),
+        (
             "Gone",
             410,
             "`after` lies before events that retention deleted: \
@@ -933,6 +960,22 @@ fn page_parameters() -> Vec<Value> {
             json!({"type": "integer", "format": "int64", "minimum": 1}),
         ),
     ]
+}
+
+/// `Idempotency-Key` (API.md section 7), accepted by every write.
+fn idempotency_key_parameter() -> Value {
+    json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes the write safe to retry: the first answer (any status below 500) \
+                        is kept for `CRM_IDEMPOTENCY_TTL_SECONDS` (a day by default) and sent again, \
+                        with `Idempotent-Replayed: true`, to a request with the same key, method, \
+                        path, query and body bytes, without running it again. Keys belong to the \
+                        OAuth client. 1 to 255 printable ASCII characters; otherwise 400 under \
+                        `Idempotency-Key`.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    })
 }
 
 /// The change feed's parameters (`input::event_query`).

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use crm_domain::event::Event;
 use crm_domain::idempotency::{
     claim_token, Claim, ClaimToken, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse,
-    UnitOutcome, UnitWork,
+    UnitOutcome, UnitRun, UnitWork,
 };
 use crm_domain::RepoError;
 use time::OffsetDateTime;
@@ -159,7 +159,24 @@ impl IdempotencyStore for MemoryStore {
         }
     }
 
-    async fn run_claimed(
+    fn run_claimed<'a>(&'a self, claim: &'a ClaimToken, work: UnitWork<'a>) -> UnitRun<'a> {
+        Box::pin(self.run_unit(claim, work))
+    }
+
+    async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
+        let now = stored(now);
+        let mut state = self.write();
+        let before = state.idempotency.len();
+        state
+            .idempotency
+            .retain(|_, record| record.expires_at >= now);
+        Ok((before - state.idempotency.len()) as u64)
+    }
+}
+
+impl MemoryStore {
+    /// `run_claimed`, serialised with the data writes of other tasks.
+    async fn run_unit(
         &self,
         claim: &ClaimToken,
         work: UnitWork<'_>,
@@ -196,15 +213,5 @@ impl IdempotencyStore for MemoryStore {
                 Ok(UnitOutcome::RolledBack)
             }
         }
-    }
-
-    async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
-        let now = stored(now);
-        let mut state = self.write();
-        let before = state.idempotency.len();
-        state
-            .idempotency
-            .retain(|_, record| record.expires_at >= now);
-        Ok((before - state.idempotency.len()) as u64)
     }
 }

@@ -52,6 +52,7 @@ fn services_over<S: Storage>(
         customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
         segments: SegmentService::new(store.clone()),
         events: EventService::new(store.clone()),
+        idempotency: store.clone(),
         auth: AuthService::new(store.clone(), store.clone(), token_ttl)
             .with_max_tokens_per_client(max_tokens),
         health: store,
@@ -158,6 +159,28 @@ fn spawn_event_maintenance(events: EventService, retention: time::Duration) {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "deleted events past their retention"),
                 Err(error) => tracing::warn!(%error, "could not delete old events"),
+            }
+        }
+    });
+}
+
+/// How often idempotency keys past their lifetime are deleted.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Deletes idempotency keys past their lifetime now and then (a request
+/// with an expired key runs as new whether or not it was deleted).
+fn spawn_idempotency_purge(store: Arc<dyn crm_domain::idempotency::IdempotencyStore>) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
+        loop {
+            interval.tick().await;
+            match store
+                .purge_idempotency_keys(time::OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "deleted expired idempotency keys"),
+                Err(error) => tracing::warn!(%error, "could not delete expired idempotency keys"),
             }
         }
     });
@@ -335,6 +358,7 @@ pub fn build(
         services.auth = services.auth.with_token_cache(cache);
     }
     spawn_token_purge(services.auth.clone());
+    spawn_idempotency_purge(services.idempotency.clone());
     spawn_event_maintenance(
         services.events.clone(),
         time::Duration::days(i64::try_from(settings.event_retention_days).unwrap_or(36_500)),
@@ -360,6 +384,7 @@ pub fn build(
         allowed_hosts: crm_http::edge::AllowedHosts::new(&settings.allowed_hosts),
         lifecycle: lifecycle.clone(),
         segment_streams: crm_http::segment_stream::StreamLimit::default(),
+        idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_seconds),
     };
     let metrics = crm_http::observe::Metrics::new();
     let workers = settings.workers.unwrap_or_else(|| {

@@ -113,6 +113,11 @@ pub struct Settings {
     #[arg(long, env = "CRM_MAX_TOKENS_PER_CLIENT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_tokens_per_client: u64,
 
+    /// Seconds an `Idempotency-Key` lives from its first request; after
+    /// that a request with it runs as new.
+    #[arg(long, env = "CRM_IDEMPOTENCY_TTL_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000), global = true)]
+    pub idempotency_ttl_seconds: u64,
+
     /// Days the change feed keeps an event; older ones are deleted in the
     /// background, and reading after a deleted id is a 410.
     #[arg(long, env = "CRM_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
@@ -164,6 +169,7 @@ impl Settings {
             max_connections: None,
             max_tokens_per_client: 100,
             event_retention_days: 30,
+            idempotency_ttl_seconds: 86_400,
             token_cache_size: 10_000,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),

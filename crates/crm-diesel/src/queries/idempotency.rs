@@ -13,7 +13,7 @@ macro_rules! __crm_diesel_idempotency {
         use crate::backend::Conn;
         use crm_domain::idempotency::{
             claim_token, Claim, ClaimToken, Fingerprint, IdempotencyKey, IdempotencyStore,
-            StoredResponse, UnitOutcome, UnitWork,
+            StoredResponse, UnitOutcome, UnitRun, UnitWork,
         };
         use crm_domain::RepoError;
         use diesel::prelude::*;
@@ -153,7 +153,24 @@ macro_rules! __crm_diesel_idempotency {
                 .await
             }
 
-            async fn run_claimed(
+            fn run_claimed<'a>(&'a self, claim: &'a ClaimToken, work: UnitWork<'a>) -> UnitRun<'a> {
+                Box::pin(self.run_unit(claim, work))
+            }
+
+            async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
+                self.write(move |conn| {
+                    let deleted = diesel::delete(keys::table.filter(keys::expires_at.lt(now)))
+                        .execute(conn)?;
+                    Ok(u64::try_from(deleted).unwrap_or(0))
+                })
+                .await
+            }
+        }
+
+        impl Store {
+            /// `run_claimed`: the unit, then freeing the key when it gave
+            /// no answer to keep.
+            async fn run_unit(
                 &self,
                 claim: &ClaimToken,
                 work: UnitWork<'_>,
@@ -204,15 +221,6 @@ macro_rules! __crm_diesel_idempotency {
                     .await?;
                 }
                 Ok(outcome)
-            }
-
-            async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, RepoError> {
-                self.write(move |conn| {
-                    let deleted = diesel::delete(keys::table.filter(keys::expires_at.lt(now)))
-                        .execute(conn)?;
-                    Ok(u64::try_from(deleted).unwrap_or(0))
-                })
-                .await
             }
         }
     };
