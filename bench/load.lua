@@ -122,6 +122,20 @@ generators.create = function()
     return wrk.format("POST", "/api/crm/customer/", json_headers, body)
 end
 
+-- The same create, each with an Idempotency-Key of its own: what a client
+-- that retries safely sends (none of these is a replay).
+generators.create_idempotent = function()
+    local request = generators.create()
+    local n = thread_no or 1
+    local headers = {}
+    for k, v in pairs(json_headers) do
+        headers[k] = v
+    end
+    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", run_id, n, seq)
+    local body = string.match(request, "\r\n\r\n(.*)$")
+    return wrk.format("POST", "/api/crm/customer/", headers, body)
+end
+
 generators.update = function()
     seq = seq + 1
     local body = string.format(

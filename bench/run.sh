@@ -11,8 +11,8 @@
 # docs/query-plans.md. Stops the server and drops its databases on exit.
 #
 # Scenarios: pgbench get_customer list_page1 list_page1000 list_segment
-# list_search_mobile list_search_name get_segment create update segment_add
-# fresh
+# list_search_mobile list_search_name get_segment create create_idempotent
+# update segment_add fresh
 #
 # `fresh` runs last, against a database of its own: a new, migrated database
 # with autovacuum off on its tables (so no ANALYZE runs), into which
@@ -88,7 +88,7 @@ case "$PLANS" in -|/*) ;; *) PLANS=$ROOT/$PLANS ;; esac
 RUST_LOG_LEVEL=${BENCH_RUST_LOG:-info}
 POOL_SIZE=${BENCH_POOL_SIZE:-10}
 ALL_SCENARIOS="pgbench get_customer list_page1 list_page1000 list_segment list_search_mobile
-list_search_name get_segment create update segment_add fresh"
+list_search_name get_segment create create_idempotent update segment_add fresh"
 SCENARIOS=${BENCH_SCENARIOS:-$ALL_SCENARIOS}
 RUN_ID=$((RANDOM % 1000))
 INVOCATION=0
@@ -565,6 +565,7 @@ label() {
         list_search_name) echo 'GET list search=<full name>' ;;
         get_segment) echo 'GET segment with 1,000 members' ;;
         create) echo 'POST create customer' ;;
+        create_idempotent) echo 'POST create customer, each with its own Idempotency-Key' ;;
         update) echo 'PUT update customer (random)' ;;
         segment_add) echo 'POST segment_customer, 100 ids' ;;
         fresh) echo "fresh: GET list segment=<all ${FRESH_CUSTOMERS:-?} customers created through the API>, no ANALYZE" ;;
