@@ -350,3 +350,26 @@ async fn an_expired_key_runs_as_new() {
     assert_eq!(customer_count(&app).await, 2);
     let _: Value = r.body;
 }
+
+#[actix_web::test]
+async fn a_kept_405_is_replayed_with_its_allow_and_other_methods_ignore_the_key() {
+    let app = spawn!();
+    let path = "/api/crm/customer/1/coupons/5/";
+    let first = post_raw(&app, path, "k405", "{}").await.expect(405);
+    let again = post_raw(&app, path, "k405", "{}").await.expect(405);
+    assert!(replayed(&again));
+    assert_eq!(again.text, first.text);
+    assert_eq!(again.header("allow"), first.header("allow"));
+    assert_eq!(again.header("allow"), Some("DELETE, OPTIONS"));
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+    for _ in 0..2 {
+        let r = app
+            .send(keyed(&app, trace.clone(), CUSTOMERS, "k405"))
+            .await
+            .expect(405);
+        assert!(
+            !replayed(&r),
+            "methods other than the writes ignore the key"
+        );
+    }
+}

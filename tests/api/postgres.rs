@@ -26,6 +26,8 @@ mod addresses;
 mod conventions;
 #[path = "coupons.rs"]
 mod coupons;
+#[path = "cursor.rs"]
+mod cursor;
 #[path = "customers/mod.rs"]
 mod customers;
 #[path = "events.rs"]

@@ -148,6 +148,16 @@ pub trait Dialect: 'static + Send + Sync + Sized {
     /// connections, conflicts).
     fn map_error(error: diesel::result::Error) -> RepoError;
 
+    /// Waits until no write to `customers` is in progress and keeps new
+    /// ones waiting until the caller's transaction ends, so that what it
+    /// reads next is final: a cursor page in `id` or `updated_at` order must
+    /// not pass a position behind which a write in progress could commit.
+    /// Runs first in a write transaction. Nothing to do where writers are
+    /// serialised and the write transaction already waits for them.
+    fn settle_customer_writes(_conn: &mut Self::Connection) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Whether events get their public id in a separate step,
     /// [`publish_events`](Self::publish_events), because writers commit
     /// concurrently and out of the order of their insertions. Where false,
@@ -262,6 +272,9 @@ macro_rules! diesel_adapter {
                 D::page_document(conn, ids, offset, limit, count)
             }
             pub const PUBLISHES_EVENTS: bool = <D as $crate::Dialect>::PUBLISHES_EVENTS;
+            pub fn settle_customer_writes(conn: &mut Conn) -> $crate::StoreResult<()> {
+                D::settle_customer_writes(conn)
+            }
             pub fn publish_events(conn: &mut Conn, limit: i64) -> $crate::StoreResult<u64> {
                 D::publish_events(conn, limit)
             }

@@ -413,6 +413,17 @@ pub struct EventPageDto {
     pub results: Vec<EventDto>,
 }
 
+/// DRF's cursor envelope: no count, links carrying the position.
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = CustomerCursorPage)]
+pub struct CursorPageDto {
+    #[schema(format = "uri", required = true)]
+    pub next: Option<String>,
+    #[schema(format = "uri", required = true)]
+    pub previous: Option<String>,
+    pub results: Vec<CustomerListItemDto>,
+}
+
 /// DRF's paginated envelope.
 #[derive(Serialize, Debug, ToSchema)]
 pub struct PageDto<T> {

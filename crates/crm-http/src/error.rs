@@ -42,6 +42,9 @@ pub enum ApiError {
     InvalidToken(&'static str),
     /// A valid token without any of these scopes: 403.
     InsufficientScope(ScopeSet),
+    /// A `cursor` that does not decode or belongs to another ordering: 404
+    /// `Invalid cursor` (DRF's answer).
+    InvalidCursor,
     /// What was asked for existed once and is gone for good: 410 with this
     /// detail.
     Gone(String),
@@ -198,6 +201,7 @@ impl ApiError {
                 detail("You do not have permission to perform this action."),
             ),
             Self::Gone(message) => (StatusCode::GONE, detail(message)),
+            Self::InvalidCursor => (StatusCode::NOT_FOUND, detail("Invalid cursor")),
             Self::Throttled { seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 detail(&format!(
@@ -278,6 +282,7 @@ impl ResponseError for ApiError {
             | Self::Invalid(_)
             | Self::NotFound
             | Self::Gone(_)
+            | Self::InvalidCursor
             | Self::MalformedJson(_)
             | Self::UnsupportedMediaType(_)
             | Self::PayloadTooLarge { .. } => {}

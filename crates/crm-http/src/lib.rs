@@ -7,6 +7,7 @@
 
 mod auth;
 mod body;
+mod cursor;
 pub mod dto;
 pub mod edge;
 pub mod error;
@@ -64,6 +65,10 @@ pub struct ApiSettings {
     pub segment_streams: segment_stream::StreamLimit,
     /// How long an `Idempotency-Key` lives from its first request.
     pub idempotency_ttl: std::time::Duration,
+    /// How long a write may take from reading the clock to committing: a
+    /// cursor walk in `updated_at` order leaves out customers updated more
+    /// recently than this, until they settle.
+    pub cursor_settle: std::time::Duration,
 }
 
 impl ApiSettings {
@@ -91,6 +96,7 @@ impl Default for ApiSettings {
             lifecycle: edge::Lifecycle::default(),
             segment_streams: segment_stream::StreamLimit::default(),
             idempotency_ttl: crm_domain::idempotency::DEFAULT_TTL,
+            cursor_settle: std::time::Duration::from_secs(5),
         }
     }
 }

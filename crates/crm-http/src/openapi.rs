@@ -37,7 +37,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::access_for;
 use crate::dto::{
-    CouponHoldingDto, CustomerDto, CustomerListItemDto, EventPageDto, PageDto, SegmentDto,
+    CouponHoldingDto, CursorPageDto, CustomerDto, CustomerListItemDto, EventPageDto, PageDto,
+    SegmentDto,
 };
 use crate::routes::oauth::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 use crate::routes::{
@@ -321,12 +322,14 @@ fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
                     customer_filters()
                         .into_iter()
                         .chain(page_parameters())
+                        .chain([cursor_parameter()])
                         .collect(),
                 )
                 .ok(
                     200,
-                    "A page of customers.",
-                    Some(schema_ref("CustomerPage")),
+                    "A page of customers: numbered (`CustomerPage`), or by cursor \
+                     (`CustomerCursorPage`) when `cursor` is given.",
+                    Some(json!({"anyOf": [schema_ref("CustomerPage"), schema_ref("CustomerCursorPage")]})),
                 )
                 .error("InvalidQuery")
                 .error("InvalidPage"),
@@ -809,7 +812,8 @@ fn error_responses() -> Vec<(&'static str, u16, &'static str, Value, Value)> {
             "InvalidPage",
             404,
             "`page` is not a positive integer, or is past the last page: \
-             `{\"detail\": \"Invalid page.\"}`.",
+             `{\"detail\": \"Invalid page.\"}`; on the customer list also a `cursor` that \
+             does not decode or belongs to another ordering: `{\"detail\": \"Invalid cursor\"}`.",
             schema_ref("Detail"),
             json!({}),
         ),
@@ -960,6 +964,20 @@ fn page_parameters() -> Vec<Value> {
             json!({"type": "integer", "format": "int64", "minimum": 1}),
         ),
     ]
+}
+
+/// `cursor` on the customer list (API.md section 10).
+fn cursor_parameter() -> Value {
+    query_parameter(
+        "cursor",
+        false,
+        "Pages by cursor instead of by number (bulk sync): empty for the first page, then \
+         the value in `next` / `previous`; `page` is ignored and there is no `count`. \
+         `ordering` must then be `id`, `-id` (default), `updated_at` or `-updated_at`. Each \
+         page is a keyset seek, so deep pages cost no more. A cursor that does not decode, or \
+         was issued for another ordering: 404 `Invalid cursor`.",
+        json!({"type": "string"}),
+    )
 }
 
 /// `Idempotency-Key` (API.md section 7), accepted by every write.
@@ -1280,6 +1298,7 @@ fn components() -> Value {
     ));
     derived.push(("SegmentPage".into(), PageDto::<SegmentDto>::schema()));
     with_dependencies::<EventPageDto>(&mut derived);
+    with_dependencies::<CursorPageDto>(&mut derived);
     let mut schemas = Map::new();
     for (name, schema) in derived {
         let mut schema = serde_json::to_value(schema).expect("schemas serialize");

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use crm_domain::customer::model::NO_IDENTITY;
 use crm_domain::customer::{
-    Address, Cents, Customer, CustomerChanges, CustomerFilter, CustomerId, CustomerOrdering,
-    CustomerRepository, CustomerSummary, Gender, Metafield, Profile, Statistics,
+    Address, Cents, CursorPage, CursorPosition, CursorRequest, Customer, CustomerChanges,
+    CustomerFilter, CustomerId, CustomerOrdering, CustomerRepository, CustomerSummary, Gender,
+    Metafield, Profile, Statistics,
 };
 use crm_domain::page::{Page, PageRequest};
 use crm_domain::segment::{SegmentId, SegmentRef};
@@ -349,6 +350,62 @@ fn list_page(state: &State, filter: &CustomerFilter, page: PageRequest) -> Page<
     }
 }
 
+/// A cursor page: every call sees a state no write is in progress in (the
+/// store's one lock), so positions are final when read.
+fn cursor_page(state: &State, filter: &CustomerFilter, request: &CursorRequest) -> CursorPage {
+    let search = filter.search.as_ref().map(|text| text.to_lowercase());
+    let settled = request.settled_before.map(stored);
+    let by_time = matches!(
+        filter.ordering,
+        CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
+    );
+    let natural_asc = matches!(
+        filter.ordering,
+        CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
+    );
+    let asc = natural_asc != request.backward;
+    // One key for both orderings: (instant or epoch, id).
+    let key = |id: i64, record: &CustomerRecord| {
+        let at = if by_time {
+            record.fields.updated_at
+        } else {
+            OffsetDateTime::UNIX_EPOCH
+        };
+        (at, id)
+    };
+    let start = request.position.map(|p| match p {
+        CursorPosition::Id(id) => (OffsetDateTime::UNIX_EPOCH, id),
+        CursorPosition::UpdatedAt(at, id) => (stored(at), id),
+    });
+    let mut found: Vec<((OffsetDateTime, i64), i64, &CustomerRecord)> = state
+        .customers
+        .iter()
+        .filter(|(id, record)| matches(**id, record, filter, search.as_deref()))
+        .filter(|(_, record)| settled.is_none_or(|before| record.fields.updated_at <= before))
+        .map(|(id, record)| (key(*id, record), *id, record))
+        .filter(|(k, _, _)| start.is_none_or(|s| if asc { *k > s } else { *k < s }))
+        .collect();
+    found.sort_by(|a, b| if asc { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
+    let size = usize::try_from(request.size).unwrap_or(usize::MAX);
+    let more = found.len() > size;
+    found.truncate(size);
+    if request.backward {
+        found.reverse();
+    }
+    CursorPage {
+        items: found
+            .into_iter()
+            .map(|(_, id, record)| {
+                let summary = summary(state, id, record, true);
+                let position =
+                    CursorPosition::of(filter.ordering, summary.id, record.fields.updated_at);
+                (position, summary)
+            })
+            .collect(),
+        more,
+    }
+}
+
 #[async_trait]
 impl CustomerRepository for MemoryStore {
     async fn create(
@@ -456,5 +513,13 @@ impl CustomerRepository for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<CustomerSummary>, RepoError> {
         Ok(list_page(&self.read(), filter, page))
+    }
+
+    async fn cursor_page(
+        &self,
+        filter: &CustomerFilter,
+        request: &CursorRequest,
+    ) -> Result<CursorPage, RepoError> {
+        Ok(cursor_page(&self.read(), filter, request))
     }
 }

@@ -140,6 +140,17 @@ impl Dialect for Postgres {
         map_error(error)
     }
 
+    /// `SHARE` conflicts with the `ROW EXCLUSIVE` lock every insert, update
+    /// and delete takes: it waits for the writes in progress to end and
+    /// holds new ones until the cursor page has been read (a few
+    /// milliseconds); READ COMMITTED then gives the page's statements a
+    /// snapshot in which every write is final.
+    fn settle_customer_writes(conn: &mut Conn) -> StoreResult<()> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("LOCK TABLE customers IN SHARE MODE")?;
+        Ok(())
+    }
+
     /// Writers commit concurrently: an event gets its id when published.
     const PUBLISHES_EVENTS: bool = true;
 

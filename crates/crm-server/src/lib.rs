@@ -385,6 +385,7 @@ pub fn build(
         lifecycle: lifecycle.clone(),
         segment_streams: crm_http::segment_stream::StreamLimit::default(),
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_seconds),
+        cursor_settle: Duration::from_millis(settings.cursor_settle_ms),
     };
     let metrics = crm_http::observe::Metrics::new();
     let workers = settings.workers.unwrap_or_else(|| {

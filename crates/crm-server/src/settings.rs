@@ -118,6 +118,13 @@ pub struct Settings {
     #[arg(long, env = "CRM_IDEMPOTENCY_TTL_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000), global = true)]
     pub idempotency_ttl_seconds: u64,
 
+    /// Milliseconds a write may take from reading the clock to committing:
+    /// a cursor walk of the customers in `updated_at` order leaves out
+    /// those updated more recently than this until they settle. Keep it
+    /// above CRM_DB_TIMEOUT_SECONDS.
+    #[arg(long, env = "CRM_CURSOR_SETTLE_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
+    pub cursor_settle_ms: u64,
+
     /// Days the change feed keeps an event; older ones are deleted in the
     /// background, and reading after a deleted id is a 410.
     #[arg(long, env = "CRM_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
@@ -170,6 +177,7 @@ impl Settings {
             max_tokens_per_client: 100,
             event_retention_days: 30,
             idempotency_ttl_seconds: 86_400,
+            cursor_settle_ms: 5_000,
             token_cache_size: 10_000,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),

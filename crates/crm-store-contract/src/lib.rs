@@ -21,6 +21,7 @@
 
 pub mod addresses;
 pub mod coupons;
+pub mod cursor;
 pub mod customers;
 pub mod events;
 pub mod health;
@@ -105,6 +106,13 @@ macro_rules! __with_checks {
                 filter_by_updated_at_range_is_inclusive,
                 filters_combine_with_and,
                 list_items_match_the_customer_summary,
+            }
+            cursor {
+                pages_walk_every_ordering_once_in_order,
+                positions_page_back_and_outlive_their_customers,
+                filters_apply_to_cursor_pages,
+                settled_before_holds_back_recent_updates,
+                a_walk_by_update_time_sees_updated_customers_again_and_skips_none,
             }
             addresses {
                 first_address_becomes_default,
@@ -239,6 +247,7 @@ mod tests {
         let sources = [
             ("customers", include_str!("customers.rs")),
             ("listing", include_str!("listing.rs")),
+            ("cursor", include_str!("cursor.rs")),
             ("addresses", include_str!("addresses.rs")),
             ("coupons", include_str!("coupons.rs")),
             ("segments", include_str!("segments.rs")),

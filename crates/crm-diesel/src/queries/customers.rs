@@ -8,8 +8,9 @@ macro_rules! __crm_diesel_customers {
 
 use crate::backend::{Conn, Db};
 use crm_domain::customer::{
-    Customer, CustomerChanges, CustomerFilter, CustomerId, CustomerOrdering, CustomerRepository,
-    CustomerSummary, Email, Gender, Mobile, Profile,
+    CursorPage, CursorPosition, CursorRequest, Customer, CustomerChanges, CustomerFilter,
+    CustomerId, CustomerOrdering, CustomerRepository, CustomerSummary, Email, Gender, Mobile,
+    Profile,
 };
 use crm_domain::page::{Page, PageRequest};
 use crm_domain::RepoError;
@@ -572,6 +573,94 @@ fn list_page(
     })
 }
 
+/// The ids and `updated_at` of one cursor page, plus one more when there
+/// is one: a keyset seek on the ordering's index, `(updated_at, id)` or the
+/// primary key, never an offset.
+fn cursor_rows(
+    conn: &mut Conn,
+    filter: &CustomerFilter,
+    request: &CursorRequest,
+) -> StoreResult<Vec<(i64, OffsetDateTime)>> {
+    use customers::{id, updated_at};
+    let natural_asc = matches!(
+        filter.ordering,
+        CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
+    );
+    let asc = natural_asc != request.backward;
+    let by_time = matches!(
+        filter.ordering,
+        CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
+    );
+    let mut query = filtered(filter);
+    if let Some(before) = request.settled_before {
+        query = query.filter(updated_at.le(before));
+    }
+    match request.position {
+        Some(CursorPosition::Id(position)) => {
+            query = if asc {
+                query.filter(id.gt(position))
+            } else {
+                query.filter(id.lt(position))
+            };
+        }
+        Some(CursorPosition::UpdatedAt(at, position)) => {
+            // A row comparison, which both backends answer from the
+            // (updated_at, id) index.
+            let op = if asc { ">" } else { "<" };
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                    "(customers.updated_at, customers.id) {op} ("
+                ))
+                .bind::<crate::backend::Instant, _>(at)
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(position)
+                .sql(")"),
+            );
+        }
+        None => {}
+    }
+    let query = match (by_time, asc) {
+        (false, true) => query.order(id.asc()),
+        (false, false) => query.order(id.desc()),
+        (true, true) => query.order((updated_at.asc(), id.asc())),
+        (true, false) => query.order((updated_at.desc(), id.desc())),
+    };
+    let limit = i64::try_from(request.size.saturating_add(1)).unwrap_or(i64::MAX);
+    Ok(query.select((id, updated_at)).limit(limit).load(conn)?)
+}
+
+fn cursor_page(
+    conn: &mut Conn,
+    filter: &CustomerFilter,
+    request: &CursorRequest,
+    settle: bool,
+) -> StoreResult<CursorPage> {
+    if settle {
+        crate::backend::settle_customer_writes(conn)?;
+    }
+    let mut rows = cursor_rows(conn, filter, request)?;
+    let size = usize::try_from(request.size).unwrap_or(usize::MAX);
+    let more = rows.len() > size;
+    rows.truncate(size);
+    if request.backward {
+        rows.reverse();
+    }
+    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    let summaries = load::summaries(conn, &ids, true)?;
+    let items = rows
+        .into_iter()
+        .zip(summaries)
+        .map(|((id, at), summary)| {
+            debug_assert_eq!(summary.id.get(), id);
+            (
+                CursorPosition::of(filter.ordering, summary.id, at),
+                summary,
+            )
+        })
+        .collect();
+    Ok(CursorPage { items, more })
+}
+
 #[async_trait::async_trait]
 impl CustomerRepository for Store {
     async fn create(
@@ -680,6 +769,30 @@ impl CustomerRepository for Store {
         let filter = filter.clone();
         self.read_document(move |conn| list_page(conn, &filter, page))
             .await
+    }
+
+    async fn cursor_page(
+        &self,
+        filter: &CustomerFilter,
+        request: &CursorRequest,
+    ) -> Result<CursorPage, RepoError> {
+        let (filter, request) = (filter.clone(), request.clone());
+        // A forward walk in `id` or `updated_at` order must not pass a
+        // position a write in progress could still commit behind: its page
+        // is read once the writes in progress have ended (a write
+        // transaction, so that the dialect may lock).
+        let settle = !request.backward
+            && matches!(
+                filter.ordering,
+                CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
+            );
+        if settle {
+            self.write(move |conn| cursor_page(conn, &filter, &request, true))
+                .await
+        } else {
+            self.read(move |conn| cursor_page(conn, &filter, &request, false))
+                .await
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //! holdings.
 
 pub mod address;
+pub mod cursor;
 pub mod model;
 pub mod ports;
 pub mod service;
 pub mod values;
 
 pub use address::AddressChanges;
+pub use cursor::{CursorPage, CursorPosition, CursorRequest};
 pub use model::{
     Address, AddressId, Cents, CouponHolding, CouponId, Customer, CustomerChanges, CustomerFilter,
     CustomerOrdering, CustomerSummary, Statistics,

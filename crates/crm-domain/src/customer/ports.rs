@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::address::AddressChanges;
+use super::cursor::{CursorPage, CursorRequest};
 use super::model::{
     Address, AddressId, CouponHolding, CouponId, Customer, CustomerChanges, CustomerFilter,
     CustomerSummary,
@@ -76,6 +77,23 @@ pub trait CustomerRepository: Send + Sync + 'static {
         filter: &CustomerFilter,
         page: PageRequest,
     ) -> Result<Page<CustomerSummary>, RepoError>;
+
+    /// One cursor page of the customers matching `filter`, in
+    /// `filter.ordering` (an `id` or `updated_at` ordering), ties broken by
+    /// id in the same direction: at most `request.size` customers after
+    /// `request.position` (before it, nearest last, when `backward`; the
+    /// items still come in the ordering), each with its position, and
+    /// whether more lie beyond in the direction read. MUST seek on the
+    /// ordering's index (no offset: the cost does not grow with depth).
+    /// A forward page in `id` or `updated_at` order MUST NOT pass a
+    /// position behind which a write in progress could still commit: it
+    /// waits for the writes in progress or stops before them, and honours
+    /// `request.settled_before`.
+    async fn cursor_page(
+        &self,
+        filter: &CustomerFilter,
+        request: &CursorRequest,
+    ) -> Result<CursorPage, RepoError>;
 }
 
 /// Stores customers' addresses.

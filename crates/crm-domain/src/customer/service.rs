@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::address::AddressChanges;
+use super::cursor::{CursorPage, CursorRequest};
 use super::model::{
     Address, AddressId, CouponHolding, CouponId, Customer, CustomerChanges, CustomerFilter,
     CustomerSummary,
@@ -84,6 +85,29 @@ impl CustomerService {
             return Err(Error::InvalidPage);
         }
         Ok(result)
+    }
+
+    /// One cursor page of matching customers (`filter.ordering` must be an
+    /// `id` or `updated_at` ordering: `ordering` error otherwise). A forward
+    /// page in `updated_at` order leaves out customers updated within the
+    /// last `settle`, the longest a write may take from reading the clock to
+    /// committing; they come in a later page.
+    pub async fn cursor_page(
+        &self,
+        filter: &CustomerFilter,
+        mut request: CursorRequest,
+        settle: std::time::Duration,
+    ) -> Result<CursorPage, Error> {
+        let ordering = super::cursor::cursor_ordering(filter.ordering)
+            .map_err(|message| Error::invalid("ordering", message))?;
+        if request.position.is_some_and(|p| !p.fits(ordering)) {
+            return Err(Error::NotFound);
+        }
+        request.settled_before =
+            (ordering == super::model::CustomerOrdering::UpdatedAtAsc && !request.backward).then(
+                || now_micros() - time::Duration::try_from(settle).unwrap_or(time::Duration::ZERO),
+            );
+        Ok(self.customers.cursor_page(filter, &request).await?)
     }
 
     pub async fn list_addresses(&self, customer: CustomerId) -> Result<Vec<Address>, Error> {

@@ -2,7 +2,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
-use crm_domain::customer::{AddressId, CouponId, CustomerId};
+use crm_domain::customer::{AddressId, CouponId, CursorRequest, CustomerId};
 use time::OffsetDateTime;
 
 use super::{
@@ -10,7 +10,8 @@ use super::{
     CUSTOMER_LIST,
 };
 use crate::body::JsonBody;
-use crate::dto::{AddressDto, CouponHoldingDto, CustomerDto, CustomerListItemDto};
+use crate::cursor;
+use crate::dto::{AddressDto, CouponHoldingDto, CursorPageDto, CustomerDto, CustomerListItemDto};
 use crate::error::ApiError;
 use crate::input::{self, Query};
 use crate::pagination;
@@ -49,6 +50,9 @@ async fn list(
 ) -> Result<HttpResponse> {
     let query = Query::parse(req.query_string())?;
     let filter = input::customer_filter(&query)?;
+    if let Some(raw) = query.get("cursor") {
+        return cursor_list(&req, &services, &settings, &query, filter, raw).await;
+    }
     let page = pagination::page_request(&query)?;
     let result = services.customers.list(&filter, page).await?;
     let r = settings.render();
@@ -56,6 +60,46 @@ async fn list(
         CustomerListItemDto::new(c, r, true)
     });
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `?cursor=`: a keyset page (API.md section 10); `page` is ignored.
+async fn cursor_list(
+    req: &HttpRequest,
+    services: &Services,
+    settings: &ApiSettings,
+    query: &Query,
+    filter: crm_domain::customer::CustomerFilter,
+    raw: &str,
+) -> Result<HttpResponse> {
+    // The ordering is checked before the cursor: a cursor can only belong
+    // to a cursor ordering.
+    crm_domain::customer::cursor::cursor_ordering(filter.ordering)
+        .map_err(|message| crm_domain::FieldErrors::single("ordering", message))?;
+    let asked = cursor::decode(raw, filter.ordering)?;
+    let size = crm_domain::page::PageRequest::parse(None, query.get("page_size"))
+        .map_err(|()| crm_domain::Error::InvalidPage)?
+        .size();
+    let request = CursorRequest {
+        position: asked.map(|c| c.position),
+        backward: asked.is_some_and(|c| c.backward),
+        size,
+        settled_before: None,
+    };
+    let page = services
+        .customers
+        .cursor_page(&filter, request, settings.cursor_settle)
+        .await?;
+    let (next, previous) = cursor::links(req, settings, query, filter.ordering, asked, &page);
+    let r = settings.render();
+    Ok(HttpResponse::Ok().json(CursorPageDto {
+        next,
+        previous,
+        results: page
+            .items
+            .iter()
+            .map(|(_, c)| CustomerListItemDto::new(c, r, true))
+            .collect(),
+    }))
 }
 
 async fn create(
