@@ -63,14 +63,16 @@ fn detail(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "detail": message }))
 }
 
-/// The request's key: `None` when it has none, or when its method is not
-/// a write (GET, HEAD, OPTIONS and methods the API does not know ignore
-/// the header).
+/// The request's key: `None` when it has none, or when it is not a write
+/// the API answers (GET, HEAD, OPTIONS, methods the API does not know, and
+/// a write to a resource that does not take it, answered 405 before the
+/// key is looked at: no write can happen, so nothing is kept).
 fn key_of(req: &ServiceRequest) -> Result<Option<IdempotencyKey>, ApiError> {
     if !matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
+    ) || !crate::routes::answered(req)
+    {
         return Ok(None);
     }
     let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
@@ -155,18 +157,7 @@ pub async fn idempotent(
             .await;
         let token = match claim {
             Ok(Claim::Acquired(token)) => token,
-            Ok(Claim::Replay(stored)) => {
-                let mut answer = replay(stored);
-                if answer.status() == StatusCode::METHOD_NOT_ALLOWED {
-                    // A 405 names what the resource answers.
-                    if let Some(allow) = crate::routes::allowed_methods(req.request()) {
-                        answer
-                            .headers_mut()
-                            .insert(header::ALLOW, HeaderValue::from_static(allow));
-                    }
-                }
-                return Ok(req.into_response(answer));
-            }
+            Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(stored))),
             Ok(Claim::InFlight) => return Ok(req.into_response(in_flight())),
             Ok(Claim::Mismatch) => {
                 return Ok(req.into_response(detail(

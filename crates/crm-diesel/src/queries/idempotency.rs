@@ -147,6 +147,37 @@ macro_rules! __crm_diesel_idempotency {
                 let key = key.as_str().to_owned();
                 let fingerprint = fingerprint.to_hex();
                 let (ttl, stale_after) = (span(ttl), span(stale_after));
+                // A new key, the common case, is one statement committing
+                // on its own; a key already there is decided in a
+                // transaction.
+                let token = claim_token();
+                let new = {
+                    let (client, key, fingerprint) =
+                        (client.clone(), key.clone(), fingerprint.clone());
+                    self.run(move |conn| {
+                        let inserted = diesel::insert_into(keys::table)
+                            .values((
+                                keys::client_id.eq(&client),
+                                keys::key.eq(&key),
+                                keys::fingerprint.eq(&fingerprint),
+                                keys::claim.eq(token),
+                                keys::started_at.eq(now),
+                                keys::expires_at.eq(now + ttl),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(conn)?;
+                        Ok(inserted == 1)
+                    })
+                    .await?
+                };
+                if new {
+                    return Ok(Claim::Acquired(ClaimToken {
+                        client_id: client,
+                        key: IdempotencyKey::parse(key.as_bytes())
+                            .expect("a key that was parsed to be stored"),
+                        token,
+                    }));
+                }
                 self.write(move |conn| {
                     claim(conn, &client, &key, &fingerprint, now, ttl, stale_after)
                 })

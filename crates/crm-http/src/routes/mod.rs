@@ -78,19 +78,8 @@ pub async fn refuse_repeated_parameters(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-/// The methods the `/api/crm` resource of the request answers (its
-/// `Allow`), when the path names one.
-pub(crate) fn allowed_methods(req: &actix_web::HttpRequest) -> Option<&'static str> {
-    let pattern = req.match_pattern()?;
-    let path = pattern.strip_prefix(API_PREFIX)?;
-    API_ROUTES
-        .iter()
-        .find(|route| route.path == path)
-        .map(|route| route.allow)
-}
-
 /// Whether a route of [`API_ROUTES`] answers the request's path and method.
-fn answered(req: &ServiceRequest) -> bool {
+pub(crate) fn answered(req: &ServiceRequest) -> bool {
     let Some(pattern) = req.request().match_pattern() else {
         return false;
     };
