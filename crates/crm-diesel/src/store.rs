@@ -208,20 +208,22 @@ impl<D: Dialect> Store<D> {
         self.run_pooled(f).await
     }
 
+    /// A permit to take a pooled connection, within the acquire timeout.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, RepoError> {
+        tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| RepoError::Unavailable("every database connection is busy".to_owned()))
+    }
+
     /// `run` on a connection of the pool, never the unit's.
     async fn run_pooled<T, F>(&self, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let permit =
-            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    RepoError::Unavailable("every database connection is busy".to_owned())
-                })?;
+        let permit = self.permit().await?;
         let pool = self.pool.clone();
         let outage = self.outage.clone();
         tokio::task::spawn_blocking(move || {
@@ -329,14 +331,7 @@ impl<D: Dialect> Store<D> {
         T: Send + 'static,
         E: FnOnce(&mut D::Connection, W) -> StoreResult<(bool, T)> + Send + 'static,
     {
-        let permit =
-            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    RepoError::Unavailable("every database connection is busy".to_owned())
-                })?;
+        let permit = self.permit().await?;
         let pool = self.pool.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let mut conn = pool

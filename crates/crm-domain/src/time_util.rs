@@ -8,6 +8,12 @@ pub fn now_micros() -> OffsetDateTime {
     truncate_micros(OffsetDateTime::now_utc())
 }
 
+/// `d` as a `time` duration, saturating (a standard duration can be longer
+/// than the longest `time::Duration`).
+pub fn span(d: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
 /// `t` with its sub-microsecond part dropped.
 pub fn truncate_micros(t: OffsetDateTime) -> OffsetDateTime {
     let nanos = t.nanosecond();

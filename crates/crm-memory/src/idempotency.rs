@@ -19,6 +19,7 @@ use crm_domain::idempotency::{
     claim_token, Claim, ClaimToken, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse,
     UnitOutcome, UnitRun, UnitWork,
 };
+use crm_domain::time_util::span;
 use crm_domain::RepoError;
 use time::OffsetDateTime;
 
@@ -101,10 +102,6 @@ impl Drop for Undo<'_> {
             snapshot.restore(&mut self.store.write());
         }
     }
-}
-
-fn span(d: Duration) -> time::Duration {
-    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@ macro_rules! __crm_diesel_idempotency {
             claim_token, Claim, ClaimToken, Fingerprint, IdempotencyKey, IdempotencyStore,
             StoredResponse, UnitOutcome, UnitRun, UnitWork,
         };
+        use crm_domain::time_util::span;
         use crm_domain::RepoError;
         use diesel::prelude::*;
         use time::OffsetDateTime;
@@ -33,10 +34,6 @@ macro_rules! __crm_diesel_idempotency {
             status: Option<i16>,
             content_type: Option<String>,
             body: Option<Vec<u8>>,
-        }
-
-        fn span(d: Duration) -> time::Duration {
-            time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
         }
 
         /// Attempts at a claim before giving up on a key that keeps
