@@ -381,3 +381,77 @@ async fn writes_a_resource_does_not_take_and_other_methods_ignore_the_key() {
         );
     }
 }
+
+/// A claim of `key` for `body` POSTed to the customer list, as a request
+/// still running (or stopped) since `started` would have left it.
+fn claim_in_flight(app: &TestApp, key: &str, body: &str, started: time::OffsetDateTime) {
+    let fingerprint =
+        crm_domain::idempotency::Fingerprint::of("POST", "/api/crm/customer", body.as_bytes());
+    let at = |t: time::OffsetDateTime| {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.microsecond()
+        )
+    };
+    app.sql_execute(&format!(
+        "INSERT INTO idempotency_keys (client_id, key, fingerprint, claim, started_at, expires_at) \
+         VALUES ('{}', '{key}', '{}', 42, '{}', '{}')",
+        app.oauth_client.id,
+        fingerprint.to_hex(),
+        at(started),
+        at(started + time::Duration::days(1)),
+    ));
+}
+
+#[actix_web::test]
+async fn a_request_still_running_is_409_until_its_claim_is_stale() {
+    let app = spawn!();
+    let body = r#"{"full_name": "Busy"}"#;
+    claim_in_flight(&app, "busy", body, time::OffsetDateTime::now_utc());
+    let r = post_raw(&app, CUSTOMERS, "busy", body).await.expect(409);
+    assert_eq!(
+        r.body,
+        json!({"detail": "A request with this Idempotency-Key is being processed."})
+    );
+    let other = post_raw(&app, CUSTOMERS, "busy", r#"{"full_name": "Else"}"#)
+        .await
+        .expect(422);
+    assert!(!replayed(&other));
+    assert_eq!(customer_count(&app).await, 0, "nothing ran");
+    // A claim whose request began more than 60 s ago never finished (its
+    // server stopped): the next request with the key runs.
+    let stopped = time::OffsetDateTime::now_utc() - time::Duration::seconds(61);
+    claim_in_flight(&app, "stopped", body, stopped);
+    let r = post_raw(&app, CUSTOMERS, "stopped", body).await.expect(201);
+    assert!(!replayed(&r));
+    let again = post_raw(&app, CUSTOMERS, "stopped", body).await.expect(201);
+    assert!(replayed(&again));
+    assert_eq!(customer_count(&app).await, 1);
+}
+
+#[actix_web::test]
+async fn the_key_is_checked_before_the_body_size_and_options_ignore_it() {
+    let app = spawn!(|s| s.max_body_bytes = 64);
+    let big = format!(r#"{{"full_name": "{}"}}"#, "A".repeat(100));
+    let r = post_raw(&app, CUSTOMERS, "", &big).await.expect(400);
+    assert!(r.body["Idempotency-Key"].is_array(), "{}", r.text);
+    for _ in 0..2 {
+        let r = app
+            .send(keyed(&app, Method::OPTIONS, CUSTOMERS, "opt"))
+            .await
+            .expect(200);
+        assert!(!replayed(&r));
+        let r = app
+            .send(keyed(&app, Method::HEAD, CUSTOMERS, "opt"))
+            .await
+            .expect(200);
+        assert!(!replayed(&r));
+    }
+}

@@ -359,3 +359,105 @@ async fn a_follower_never_skips_the_events_of_slow_transactions() {
         .unwrap();
     assert_eq!(rest, EventFeed::Events(Vec::new()));
 }
+
+/// A forward cursor page in id order is read only once the customer writes
+/// in progress have ended: a create held uncommitted (inside a unit of
+/// work that sleeps) while later creates commit with larger ids is not
+/// skipped by a walk that reads meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_id_walk_waits_for_the_creates_in_progress() {
+    use crm_domain::auth::{digest, Client, ClientStore, ScopeSet};
+    use crm_domain::customer::{
+        CursorRequest, CustomerChanges, CustomerFilter, CustomerOrdering, CustomerRepository,
+        FullName,
+    };
+    use crm_domain::idempotency::{
+        Claim, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse,
+    };
+
+    if !crm_postgres::testing::server_configured() {
+        return;
+    }
+    let db = crm_postgres::testing::TestDatabase::create();
+    let store = Arc::new(PgStore::new(&PgConfig::new(db.url())).expect("store"));
+    let named = |name: &str| CustomerChanges {
+        full_name: Some(FullName::parse(name).unwrap()),
+        ..Default::default()
+    };
+    let now = time::OffsetDateTime::now_utc;
+    store
+        .insert_client(&Client {
+            id: "app".into(),
+            name: "app".into(),
+            secret_hash: digest("secret"),
+            scopes: ScopeSet::parse("crm:write").unwrap(),
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    let key = IdempotencyKey::parse(b"slow").unwrap();
+    let Claim::Acquired(token) = store
+        .claim_key(
+            "app",
+            &key,
+            &Fingerprint::of("POST", "/", b""),
+            now(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a new key is acquired");
+    };
+    let (created_tx, created_rx) = tokio::sync::oneshot::channel();
+    let writer = store.clone();
+    let slow_name = named("Slow");
+    // The unit's future is not Send: it runs beside the walk, in this task.
+    let slow = store.run_claimed(
+        &token,
+        Box::pin(async move {
+            let slow = writer.create(&slow_name, now()).await.unwrap();
+            created_tx.send(slow.id).unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Some(StoredResponse {
+                status: 201,
+                content_type: None,
+                body: Vec::new(),
+            })
+        }),
+    );
+    let walk = async {
+        let slow_id = created_rx.await.unwrap();
+        let mut fast = Vec::new();
+        for name in ["A", "B", "C"] {
+            fast.push(store.create(&named(name), now()).await.unwrap().id);
+        }
+        assert!(fast.iter().all(|id| *id > slow_id));
+        let filter = CustomerFilter {
+            ordering: CustomerOrdering::IdAsc,
+            ..Default::default()
+        };
+        let page = store
+            .cursor_page(
+                &filter,
+                &CursorRequest {
+                    position: None,
+                    backward: false,
+                    size: 100,
+                    settled_before: None,
+                },
+            )
+            .await
+            .unwrap();
+        let seen: Vec<_> = page.items.iter().map(|(_, c)| c.id).collect();
+        let mut expected = vec![slow_id];
+        expected.extend(fast);
+        assert_eq!(seen, expected, "the page waited for the create in progress");
+    };
+    let (outcome, ()) = tokio::join!(slow, walk);
+    assert_eq!(
+        outcome.unwrap(),
+        crm_domain::idempotency::UnitOutcome::Committed
+    );
+}
