@@ -1,7 +1,8 @@
 //! An in-memory storage adapter for the CRM ports: every port the SQL
 //! adapters implement (`CustomerRepository`, `AddressRepository`,
-//! `CouponRepository`, `SegmentRepository`, `EventRepository`, `ClientStore`,
-//! `TokenStore` and `HealthCheck`), with the same observable rules, and no I/O at all.
+//! `CouponRepository`, `SegmentRepository`, `EventRepository`,
+//! `IdempotencyStore`, `ClientStore`, `TokenStore` and `HealthCheck`: the
+//! domain's `Storage`), with the same observable rules, and no I/O at all.
 //!
 //! It is meant for fast tests of code built on `crm-domain`: add it as a
 //! dev-dependency (`crm-memory.workspace = true` inside this workspace),
@@ -55,6 +56,9 @@
 //!
 //! - **No I/O.** Nothing is read from or written to a file, a socket or the
 //!   clock: every instant comes from the caller, as the ports define.
+//! - **Units of work** (`IdempotencyStore::run_claimed`) run alone among the
+//!   data writes and are undone from a snapshot when they do not commit; see
+//!   the `idempotency` module.
 //! - **One lock.** All state sits behind one `std::sync::RwLock`; every port
 //!   call takes it once (shared for reads, exclusive for writes) and never
 //!   holds it across an `.await`. Calls are therefore serialisable, which
