@@ -40,38 +40,55 @@ macro_rules! __crm_diesel_idempotency {
         /// changing under it (each attempt lost a race to another claim).
         const CLAIM_ATTEMPTS: usize = 5;
 
-        fn claim(
-            conn: &mut Conn,
-            client: &str,
-            key: &str,
-            fingerprint: &str,
+        /// A claim about to be made: the request's key and fingerprint, a
+        /// fresh token, and the key's lifetime from `now`.
+        struct NewClaim {
+            client: String,
+            key: IdempotencyKey,
+            fingerprint: String,
+            token: i64,
             now: OffsetDateTime,
             ttl: time::Duration,
-            stale_after: time::Duration,
-        ) -> StoreResult<Claim> {
-            let token = claim_token();
-            let acquired = || {
-                Ok(Claim::Acquired(ClaimToken {
-                    client_id: client.to_owned(),
-                    key: IdempotencyKey::parse(key.as_bytes())
-                        .expect("a key that was parsed to be stored"),
-                    token,
-                }))
-            };
-            for _ in 0..CLAIM_ATTEMPTS {
+        }
+
+        impl NewClaim {
+            /// Inserts the key unless it is there; whether it was new.
+            fn insert(&self, conn: &mut Conn) -> StoreResult<bool> {
                 let inserted = diesel::insert_into(keys::table)
                     .values((
-                        keys::client_id.eq(client),
-                        keys::key.eq(key),
-                        keys::fingerprint.eq(fingerprint),
-                        keys::claim.eq(token),
-                        keys::started_at.eq(now),
-                        keys::expires_at.eq(now + ttl),
+                        keys::client_id.eq(&self.client),
+                        keys::key.eq(self.key.as_str()),
+                        keys::fingerprint.eq(&self.fingerprint),
+                        keys::claim.eq(self.token),
+                        keys::started_at.eq(self.now),
+                        keys::expires_at.eq(self.now + self.ttl),
                     ))
                     .on_conflict_do_nothing()
                     .execute(conn)?;
-                if inserted == 1 {
-                    return acquired();
+                Ok(inserted == 1)
+            }
+
+            fn acquired(self) -> Claim {
+                Claim::Acquired(ClaimToken {
+                    client_id: self.client,
+                    key: self.key,
+                    token: self.token,
+                })
+            }
+        }
+
+        /// Decides a claim of a key that may be there already.
+        fn claim(
+            conn: &mut Conn,
+            new: NewClaim,
+            stale_after: time::Duration,
+        ) -> StoreResult<Claim> {
+            let (client, key) = (new.client.as_str(), new.key.as_str());
+            let (fingerprint, token, now, ttl) =
+                (new.fingerprint.as_str(), new.token, new.now, new.ttl);
+            for _ in 0..CLAIM_ATTEMPTS {
+                if new.insert(conn)? {
+                    return Ok(new.acquired());
                 }
                 let Some(row) = keys::table
                     .find((client, key))
@@ -98,7 +115,7 @@ macro_rules! __crm_diesel_idempotency {
                         ))
                         .execute(conn)?;
                     if taken == 1 {
-                        return acquired();
+                        return Ok(new.acquired());
                     }
                     continue;
                 }
@@ -118,7 +135,7 @@ macro_rules! __crm_diesel_idempotency {
                         .set((keys::claim.eq(token), keys::started_at.eq(now)))
                         .execute(conn)?;
                     if taken == 1 {
-                        return acquired();
+                        return Ok(new.acquired());
                     }
                     continue;
                 }
@@ -140,45 +157,28 @@ macro_rules! __crm_diesel_idempotency {
                 ttl: Duration,
                 stale_after: Duration,
             ) -> Result<Claim, RepoError> {
-                let client = client_id.to_owned();
-                let key = key.as_str().to_owned();
-                let fingerprint = fingerprint.to_hex();
-                let (ttl, stale_after) = (span(ttl), span(stale_after));
+                let new = NewClaim {
+                    client: client_id.to_owned(),
+                    key: key.clone(),
+                    fingerprint: fingerprint.to_hex(),
+                    token: claim_token(),
+                    now,
+                    ttl: span(ttl),
+                };
+                let stale_after = span(stale_after);
                 // A new key, the common case, is one statement committing
                 // on its own; a key already there is decided in a
                 // transaction.
-                let token = claim_token();
-                let new = {
-                    let (client, key, fingerprint) =
-                        (client.clone(), key.clone(), fingerprint.clone());
-                    self.run(move |conn| {
-                        let inserted = diesel::insert_into(keys::table)
-                            .values((
-                                keys::client_id.eq(&client),
-                                keys::key.eq(&key),
-                                keys::fingerprint.eq(&fingerprint),
-                                keys::claim.eq(token),
-                                keys::started_at.eq(now),
-                                keys::expires_at.eq(now + ttl),
-                            ))
-                            .on_conflict_do_nothing()
-                            .execute(conn)?;
-                        Ok(inserted == 1)
+                let (new, inserted) = self
+                    .run(move |conn| {
+                        let inserted = new.insert(conn)?;
+                        Ok((new, inserted))
                     })
-                    .await?
-                };
-                if new {
-                    return Ok(Claim::Acquired(ClaimToken {
-                        client_id: client,
-                        key: IdempotencyKey::parse(key.as_bytes())
-                            .expect("a key that was parsed to be stored"),
-                        token,
-                    }));
+                    .await?;
+                if inserted {
+                    return Ok(new.acquired());
                 }
-                self.write(move |conn| {
-                    claim(conn, &client, &key, &fingerprint, now, ttl, stale_after)
-                })
-                .await
+                self.write(move |conn| claim(conn, new, stale_after)).await
             }
 
             fn run_claimed<'a>(&'a self, claim: &'a ClaimToken, work: UnitWork<'a>) -> UnitRun<'a> {
