@@ -26,17 +26,6 @@ pub struct Cursor {
     pub backward: bool,
 }
 
-fn ordering_name(ordering: CustomerOrdering) -> &'static str {
-    match ordering {
-        CustomerOrdering::IdAsc => "id",
-        CustomerOrdering::IdDesc => "-id",
-        CustomerOrdering::CreatedAtAsc => "created_at",
-        CustomerOrdering::CreatedAtDesc => "-created_at",
-        CustomerOrdering::UpdatedAtAsc => "updated_at",
-        CustomerOrdering::UpdatedAtDesc => "-updated_at",
-    }
-}
-
 /// The cursor text for `cursor` in `ordering`.
 pub fn encode(ordering: CustomerOrdering, cursor: Cursor) -> String {
     let direction = if cursor.backward { "b" } else { "f" };
@@ -46,7 +35,7 @@ pub fn encode(ordering: CustomerOrdering, cursor: Cursor) -> String {
             format!("t={}&p={id}", at.unix_timestamp_nanos() / 1_000)
         }
     };
-    let text = format!("o={}&d={direction}&{position}", ordering_name(ordering));
+    let text = format!("o={}&d={direction}&{position}", ordering.name());
     URL_SAFE_NO_PAD.encode(text)
 }
 
@@ -69,7 +58,7 @@ pub fn decode(raw: &str, ordering: CustomerOrdering) -> Result<Option<Cursor>, A
             return Err(invalid());
         }
     }
-    if fields.get("o") != Some(&ordering_name(ordering)) {
+    if fields.get("o") != Some(&ordering.name()) {
         return Err(invalid());
     }
     let backward = match fields.get("d") {

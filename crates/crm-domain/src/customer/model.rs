@@ -227,6 +227,18 @@ impl CustomerOrdering {
         "-updated_at",
     ];
 
+    /// The ordering's name, as `parse` reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::IdAsc => "id",
+            Self::IdDesc => "-id",
+            Self::CreatedAtAsc => "created_at",
+            Self::CreatedAtDesc => "-created_at",
+            Self::UpdatedAtAsc => "updated_at",
+            Self::UpdatedAtDesc => "-updated_at",
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         Ok(match raw {
             "id" => Self::IdAsc,
@@ -360,7 +372,7 @@ mod tests {
     #[test]
     fn ordering_choices() {
         for choice in CustomerOrdering::CHOICES {
-            assert!(CustomerOrdering::parse(choice).is_ok());
+            assert_eq!(CustomerOrdering::parse(choice).unwrap().name(), choice);
         }
         assert_eq!(CustomerOrdering::default(), CustomerOrdering::IdDesc);
         assert!(CustomerOrdering::parse("full_name").is_err());
