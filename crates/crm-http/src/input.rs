@@ -380,9 +380,9 @@ pub fn customer_filter(query: &Query) -> Result<CustomerFilter, FieldErrors> {
 }
 
 /// What a read of the change feed asks for (`after`, `limit`, `type`,
-/// `customer`; API.md section 8). `None` for a query that can match
-/// nothing (a customer id below 1), which is not an error.
-pub fn event_query(query: &Query) -> Result<Option<EventQuery>, FieldErrors> {
+/// `customer`; API.md section 8), and whether it can match nothing at all
+/// (a customer id below 1, which is not an error).
+pub fn event_query(query: &Query) -> Result<(EventQuery, bool), FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut events = EventQuery::default();
     let mut matches_nothing = false;
@@ -425,9 +425,7 @@ pub fn event_query(query: &Query) -> Result<Option<EventQuery>, FieldErrors> {
             Err(message) => errors.add("customer", message),
         }
     }
-    errors
-        .into_result()
-        .map(|()| (!matches_nothing).then_some(events))
+    errors.into_result().map(|()| (events, matches_nothing))
 }
 
 /// `customer__in=1,2,3` for removing segment members; required.
@@ -455,11 +453,11 @@ mod tests {
 
     #[test]
     fn event_queries_read_every_parameter_and_report_every_problem() {
-        let read = event_query(&query(
+        let (read, nothing) = event_query(&query(
             "after=12&limit=5000&type=customer.created,%20segment.deleted,&customer=7",
         ))
-        .unwrap()
         .unwrap();
+        assert!(!nothing);
         assert_eq!(read.after, 12);
         assert_eq!(read.limit, MAX_EVENT_PAGE);
         assert_eq!(
@@ -469,9 +467,11 @@ mod tests {
         assert_eq!(read.customer, CustomerId::new(7));
         assert_eq!(
             event_query(&query("after=&limit=&type=&customer=")).unwrap(),
-            Some(EventQuery::default())
+            (EventQuery::default(), false)
         );
-        assert_eq!(event_query(&query("customer=0")).unwrap(), None);
+        let (read, nothing) = event_query(&query("after=3&customer=0")).unwrap();
+        assert!(nothing);
+        assert_eq!(read.after, 3);
         let errors =
             event_query(&query("after=-1&limit=0&type=customer,x&customer=a")).unwrap_err();
         for field in ["after", "limit", "type", "customer"] {

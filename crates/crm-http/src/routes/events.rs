@@ -28,27 +28,20 @@ async fn list(
     settings: web::Data<ApiSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(req.query_string())?;
-    let asked = input::event_query(&query)?;
-    let after = asked.as_ref().map_or_else(
-        || {
-            query
-                .non_empty("after")
-                .and_then(|a| a.trim().parse().ok())
-                .unwrap_or(0)
-        },
-        |q| q.after,
-    );
-    let events = match asked {
-        Some(asked) => match services.events.read(asked).await? {
+    let (asked, matches_nothing) = input::event_query(&query)?;
+    let after = asked.after;
+    let events = if matches_nothing {
+        // A customer id below 1 names no customer.
+        Vec::new()
+    } else {
+        match services.events.read(asked).await? {
             EventFeed::Events(events) => events,
             EventFeed::Expired { first_kept } => {
                 return Err(ApiError::Gone(format!(
                     "Events before {first_kept} are no longer retained."
                 )))
             }
-        },
-        // A customer id below 1 names no customer: nothing matches.
-        None => Vec::new(),
+        }
     };
     let last = events.last().map_or(after, |e| e.id);
     let r = settings.render();
