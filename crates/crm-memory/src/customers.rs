@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use crm_domain::customer::cursor::by_update_time;
 use crm_domain::customer::model::NO_IDENTITY;
 use crm_domain::customer::{
     Address, Cents, CursorPage, CursorPosition, CursorRequest, Customer, CustomerChanges,
@@ -355,15 +356,8 @@ fn list_page(state: &State, filter: &CustomerFilter, page: PageRequest) -> Page<
 fn cursor_page(state: &State, filter: &CustomerFilter, request: &CursorRequest) -> CursorPage {
     let search = filter.search.as_ref().map(|text| text.to_lowercase());
     let settled = request.settled_before.map(stored);
-    let by_time = matches!(
-        filter.ordering,
-        CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
-    );
-    let natural_asc = matches!(
-        filter.ordering,
-        CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
-    );
-    let asc = natural_asc != request.backward;
+    let by_time = by_update_time(filter.ordering);
+    let asc = request.ascending(filter.ordering);
     // One key for both orderings: (instant or epoch, id).
     let key = |id: i64, record: &CustomerRecord| {
         let at = if by_time {

@@ -7,6 +7,7 @@ macro_rules! __crm_diesel_customers {
 // `CustomerRepository` on both backends.
 
 use crate::backend::{Conn, Db};
+use crm_domain::customer::cursor::by_update_time;
 use crm_domain::customer::{
     CursorPage, CursorPosition, CursorRequest, Customer, CustomerChanges, CustomerFilter,
     CustomerId, CustomerOrdering, CustomerRepository, CustomerSummary, Email, Gender, Mobile,
@@ -582,15 +583,8 @@ fn cursor_rows(
     request: &CursorRequest,
 ) -> StoreResult<Vec<(i64, OffsetDateTime)>> {
     use customers::{id, updated_at};
-    let natural_asc = matches!(
-        filter.ordering,
-        CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
-    );
-    let asc = natural_asc != request.backward;
-    let by_time = matches!(
-        filter.ordering,
-        CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
-    );
+    let asc = request.ascending(filter.ordering);
+    let by_time = by_update_time(filter.ordering);
     let mut query = filtered(filter);
     if let Some(before) = request.settled_before {
         query = query.filter(updated_at.le(before));
@@ -781,11 +775,7 @@ impl CustomerRepository for Store {
         // position a write in progress could still commit behind: its page
         // is read once the writes in progress have ended (a write
         // transaction, so that the dialect may lock).
-        let settle = !request.backward
-            && matches!(
-                filter.ordering,
-                CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
-            );
+        let settle = request.must_settle(filter.ordering);
         if settle {
             self.write(move |conn| cursor_page(conn, &filter, &request, true))
                 .await

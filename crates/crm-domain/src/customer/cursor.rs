@@ -20,14 +20,21 @@ pub enum CursorPosition {
     UpdatedAt(OffsetDateTime, i64),
 }
 
+/// Whether `ordering` sorts by `updated_at` (then id), not by id alone.
+pub fn by_update_time(ordering: CustomerOrdering) -> bool {
+    matches!(
+        ordering,
+        CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
+    )
+}
+
 impl CursorPosition {
     /// The position of a customer in `ordering`.
     pub fn of(ordering: CustomerOrdering, id: CustomerId, updated_at: OffsetDateTime) -> Self {
-        match ordering {
-            CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc => {
-                Self::UpdatedAt(updated_at, id.get())
-            }
-            _ => Self::Id(id.get()),
+        if by_update_time(ordering) {
+            Self::UpdatedAt(updated_at, id.get())
+        } else {
+            Self::Id(id.get())
         }
     }
 
@@ -35,10 +42,7 @@ impl CursorPosition {
     pub fn fits(&self, ordering: CustomerOrdering) -> bool {
         match self {
             Self::Id(_) => matches!(ordering, CustomerOrdering::IdAsc | CustomerOrdering::IdDesc),
-            Self::UpdatedAt(..) => matches!(
-                ordering,
-                CustomerOrdering::UpdatedAtAsc | CustomerOrdering::UpdatedAtDesc
-            ),
+            Self::UpdatedAt(..) => by_update_time(ordering),
         }
     }
 }
@@ -75,6 +79,28 @@ pub struct CursorRequest {
     /// instant it commits at could otherwise land behind a position a walk
     /// already passed; the service sets it a safe margin in the past.
     pub settled_before: Option<OffsetDateTime>,
+}
+
+impl CursorRequest {
+    /// Whether the page is read in ascending key order: the ordering's
+    /// direction, the other way when paging back.
+    pub fn ascending(&self, ordering: CustomerOrdering) -> bool {
+        let natural = matches!(
+            ordering,
+            CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
+        );
+        natural != self.backward
+    }
+
+    /// Whether the page is a step of a walk that must not pass a write in
+    /// progress: forward, in `id` or `updated_at` order.
+    pub fn must_settle(&self, ordering: CustomerOrdering) -> bool {
+        !self.backward
+            && matches!(
+                ordering,
+                CustomerOrdering::IdAsc | CustomerOrdering::UpdatedAtAsc
+            )
+    }
 }
 
 /// A cursor page: the customers with their positions, in the list's

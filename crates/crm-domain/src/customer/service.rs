@@ -103,9 +103,9 @@ impl CustomerService {
         if request.position.is_some_and(|p| !p.fits(ordering)) {
             return Err(Error::NotFound);
         }
-        request.settled_before = (ordering == super::model::CustomerOrdering::UpdatedAtAsc
-            && !request.backward)
-            .then(|| now_micros() - crate::time_util::span(settle));
+        request.settled_before = (request.must_settle(ordering)
+            && super::cursor::by_update_time(ordering))
+        .then(|| now_micros() - crate::time_util::span(settle));
         Ok(self.customers.cursor_page(filter, &request).await?)
     }
 
