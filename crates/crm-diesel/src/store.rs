@@ -142,6 +142,25 @@ impl<D: Dialect> ManageConnection for Manager<D> {
     }
 }
 
+/// A connection from `pool`, failing fast while the database is known to
+/// be unreachable (see the module docs). Blocks: call it on the blocking
+/// thread pool.
+fn checkout<D: Dialect>(
+    pool: &Pool<Manager<D>>,
+    outage: &Outage,
+) -> Result<r2d2::PooledConnection<Manager<D>>, RepoError> {
+    let unavailable =
+        |e: &dyn std::fmt::Display| RepoError::Unavailable(format!("no database connection: {e}"));
+    if outage.within(FAIL_FAST_WINDOW) {
+        pool.try_get()
+            .ok_or_else(|| unavailable(&"the database is unreachable"))
+    } else if outage.within(RECENT_FAILURE) {
+        pool.get_timeout(PROBE_TIMEOUT).map_err(|e| unavailable(&e))
+    } else {
+        pool.get().map_err(|e| unavailable(&e))
+    }
+}
+
 /// A Diesel store over a pool; cheap to clone (it shares the pool).
 pub struct Store<D: Dialect> {
     pool: Pool<Manager<D>>,
@@ -228,18 +247,7 @@ impl<D: Dialect> Store<D> {
         let outage = self.outage.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let unavailable = |e: &dyn std::fmt::Display| {
-                RepoError::Unavailable(format!("no database connection: {e}"))
-            };
-            let mut conn = if outage.within(FAIL_FAST_WINDOW) {
-                pool.try_get()
-                    .ok_or_else(|| unavailable(&"the database is unreachable"))?
-            } else if outage.within(RECENT_FAILURE) {
-                pool.get_timeout(PROBE_TIMEOUT)
-                    .map_err(|e| unavailable(&e))?
-            } else {
-                pool.get().map_err(|e| unavailable(&e))?
-            };
+            let mut conn = checkout(&pool, &outage)?;
             let result = f(&mut conn.conn).map_err(|e| e.into_repo::<D>());
             if matches!(
                 result,
@@ -333,10 +341,9 @@ impl<D: Dialect> Store<D> {
     {
         let permit = self.permit().await?;
         let pool = self.pool.clone();
+        let outage = self.outage.clone();
         let conn = tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| RepoError::Unavailable(format!("no database connection: {e}")))?;
+            let mut conn = checkout(&pool, &outage)?;
             // Discarded unless the unit ends cleanly: a connection that
             // goes back to the pool must hold no open transaction.
             conn.broken = true;
