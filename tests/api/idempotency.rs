@@ -455,3 +455,23 @@ async fn the_key_is_checked_before_the_body_size_and_options_ignore_it() {
         assert!(!replayed(&r));
     }
 }
+
+#[actix_web::test]
+async fn a_throttled_request_leaves_its_key_unused() {
+    let app = spawn!(|s| {
+        s.rate_limit_per_second = 1;
+        s.rate_limit_burst = 1;
+    });
+    post_raw(&app, CUSTOMERS, "first", r#"{"full_name": "Ann"}"#)
+        .await
+        .expect(201);
+    let throttled = post_raw(&app, CUSTOMERS, "second", r#"{"full_name": "Bob"}"#)
+        .await
+        .expect(429);
+    assert!(!replayed(&throttled));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = post_raw(&app, CUSTOMERS, "second", r#"{"full_name": "Bob"}"#)
+        .await
+        .expect(201);
+    assert!(!replayed(&r), "the 429 was not kept: the request ran");
+}
