@@ -14,6 +14,7 @@ pub mod segment;
 pub mod storage;
 pub mod text;
 pub mod time_util;
+pub mod webhook;
 
 pub use error::{Error, FieldErrors, RepoError};
 pub use storage::Storage;

@@ -5,6 +5,7 @@ use crate::customer::{AddressRepository, CouponRepository, CustomerRepository, H
 use crate::event::EventRepository;
 use crate::idempotency::IdempotencyStore;
 use crate::segment::SegmentRepository;
+use crate::webhook::WebhookRepository;
 
 /// Every port of this crate. A complete storage adapter implements them
 /// all, and implementing them is enough to be one (the blanket impl), so
@@ -17,6 +18,7 @@ pub trait Storage:
     + SegmentRepository
     + EventRepository
     + IdempotencyStore
+    + WebhookRepository
     + ClientStore
     + TokenStore
     + HealthCheck
@@ -30,6 +32,7 @@ impl<T> Storage for T where
         + SegmentRepository
         + EventRepository
         + IdempotencyStore
+        + WebhookRepository
         + ClientStore
         + TokenStore
         + HealthCheck
