@@ -173,6 +173,12 @@ pub trait Dialect: 'static + Send + Sync + Sized {
     fn publish_events(_conn: &mut Self::Connection, _limit: i64) -> StoreResult<u64> {
         Ok(0)
     }
+
+    /// What ends the subquery that picks the deliveries a claim takes, so
+    /// that processes claiming at once pass over each other's picks instead
+    /// of waiting for them (` FOR UPDATE SKIP LOCKED`); empty where writers
+    /// are serialised.
+    const CLAIM_LOCK: &'static str = "";
 }
 
 /// Instantiates the shared storage code for one dialect, at the root of the
@@ -272,6 +278,7 @@ macro_rules! diesel_adapter {
                 D::page_document(conn, ids, offset, limit, count)
             }
             pub const PUBLISHES_EVENTS: bool = <D as $crate::Dialect>::PUBLISHES_EVENTS;
+            pub const CLAIM_LOCK: &str = <D as $crate::Dialect>::CLAIM_LOCK;
             pub fn settle_customer_writes(conn: &mut Conn) -> $crate::StoreResult<()> {
                 D::settle_customer_writes(conn)
             }
@@ -367,6 +374,9 @@ macro_rules! diesel_adapter {
             }
             pub mod idempotency {
                 $crate::__crm_diesel_idempotency! {}
+            }
+            pub mod webhooks {
+                $crate::__crm_diesel_webhooks! {}
             }
         }
     };

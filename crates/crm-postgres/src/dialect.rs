@@ -154,6 +154,8 @@ impl Dialect for Postgres {
     /// Writers commit concurrently: an event gets its id when published.
     const PUBLISHES_EVENTS: bool = true;
 
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+
     fn publish_events(conn: &mut Conn, limit: i64) -> StoreResult<u64> {
         crate::events::publish(conn, limit)
     }

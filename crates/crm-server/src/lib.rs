@@ -3,6 +3,7 @@
 //! business rule lives here.
 
 pub mod settings;
+pub mod webhooks;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crm_domain::auth::AuthService;
 use crm_domain::customer::CustomerService;
 use crm_domain::event::EventService;
 use crm_domain::segment::SegmentService;
+use crm_domain::webhook::WebhookService;
 use crm_domain::{RepoError, Storage};
 use crm_http::edge::Lifecycle;
 use crm_http::{ApiSettings, Services};
@@ -47,8 +49,10 @@ fn services_over<S: Storage>(
     store: Arc<S>,
     token_ttl: time::Duration,
     max_tokens: std::num::NonZeroUsize,
+    guard: webhooks::DnsGuard,
 ) -> Services {
     Services {
+        webhooks: WebhookService::new(store.clone(), Arc::new(guard)),
         customers: CustomerService::new(store.clone(), store.clone(), store.clone()),
         segments: SegmentService::new(store.clone()),
         events: EventService::new(store.clone()),
@@ -94,9 +98,12 @@ impl Backend {
             .ok()
             .and_then(std::num::NonZeroUsize::new)
             .unwrap_or(AuthService::DEFAULT_MAX_TOKENS_PER_CLIENT);
+        let guard = webhooks::DnsGuard {
+            allow_private: settings.webhook_allow_private,
+        };
         match self {
-            Self::Postgres(store) => services_over(Arc::new(store.clone()), ttl, max_tokens),
-            Self::Sqlite(store) => services_over(Arc::new(store.clone()), ttl, max_tokens),
+            Self::Postgres(store) => services_over(Arc::new(store.clone()), ttl, max_tokens, guard),
+            Self::Sqlite(store) => services_over(Arc::new(store.clone()), ttl, max_tokens, guard),
         }
     }
 
@@ -388,6 +395,21 @@ pub fn build(
         cursor_settle: Duration::from_millis(settings.cursor_settle_ms),
     };
     let metrics = crm_http::observe::Metrics::new();
+    webhooks::DeliveryWorker::new(
+        services.webhooks.clone(),
+        services.events.clone(),
+        webhooks::WorkerConfig {
+            timeout: Duration::from_secs(settings.webhook_timeout_seconds),
+            schedule: settings.webhook_retry_schedule()?,
+            concurrency: usize::try_from(settings.webhook_concurrency).unwrap_or(usize::MAX),
+            per_endpoint: usize::try_from(settings.webhook_endpoint_concurrency)
+                .unwrap_or(usize::MAX),
+            allow_private: settings.webhook_allow_private,
+            render: api.render(),
+        },
+        webhooks::WebhookMetrics::new(&metrics),
+    )
+    .spawn();
     let workers = settings.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

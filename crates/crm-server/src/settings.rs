@@ -130,6 +130,32 @@ pub struct Settings {
     #[arg(long, env = "CRM_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
     pub event_retention_days: u64,
 
+    /// Let webhook endpoints point at private, loopback, link-local, shared
+    /// and unspecified addresses (development and tests only).
+    #[arg(long, env = "CRM_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_allow_private: bool,
+
+    /// Seconds a webhook attempt may take, from its start to the response
+    /// status; a claim of a delivery lapses this plus 60 seconds after it
+    /// was made.
+    #[arg(long, env = "CRM_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
+    pub webhook_timeout_seconds: u64,
+
+    /// Seconds to wait between webhook attempts, comma-separated: after the
+    /// n-th failed attempt the next is due the n-th number later; past the
+    /// end of the list the delivery has failed.
+    #[arg(long, env = "CRM_WEBHOOK_RETRY_SCHEDULE", default_value = crm_domain::webhook::RetrySchedule::DEFAULT, global = true)]
+    pub webhook_retry_schedule: String,
+
+    /// Webhook attempts this server makes at once, in all.
+    #[arg(long, env = "CRM_WEBHOOK_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub webhook_concurrency: u64,
+
+    /// Webhook attempts this server makes at once to one endpoint, so that a
+    /// slow receiver holds no more than these.
+    #[arg(long, env = "CRM_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub webhook_endpoint_concurrency: u64,
+
     /// Failed OAuth client authentications allowed per client id and per
     /// remote address each minute before both are refused with 429 (0: no limit).
     #[arg(
@@ -178,6 +204,11 @@ impl Settings {
             event_retention_days: 30,
             idempotency_ttl_seconds: 86_400,
             cursor_settle_ms: 5_000,
+            webhook_allow_private: false,
+            webhook_timeout_seconds: 10,
+            webhook_retry_schedule: crm_domain::webhook::RetrySchedule::DEFAULT.into(),
+            webhook_concurrency: 32,
+            webhook_endpoint_concurrency: 4,
             token_cache_size: 10_000,
             oauth_failures_per_minute: 10,
             allowed_hosts: Vec::new(),
@@ -246,6 +277,7 @@ impl Settings {
     /// Checks every value that clap cannot check alone.
     pub fn validate(&self) -> Result<(), StartError> {
         self.utc_offset()?;
+        self.webhook_retry_schedule()?;
         if self.max_body_bytes == 0 {
             return Err(StartError::Config(
                 "CRM_MAX_BODY_BYTES must be positive".into(),
@@ -285,6 +317,16 @@ fn parse_offset(raw: &str) -> Option<UtcOffset> {
     let h: i8 = h.parse().ok().filter(|h| *h <= 23)?;
     let m: i8 = m.parse().ok().filter(|m| *m <= 59)?;
     UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+impl Settings {
+    /// The parsed `CRM_WEBHOOK_RETRY_SCHEDULE`.
+    pub fn webhook_retry_schedule(
+        &self,
+    ) -> Result<crm_domain::webhook::RetrySchedule, StartError> {
+        crm_domain::webhook::RetrySchedule::parse(&self.webhook_retry_schedule)
+            .map_err(|e| StartError::Config(format!("CRM_WEBHOOK_RETRY_SCHEDULE: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ macro_rules! __crm_diesel_events {
         const PUBLISH_BATCH: i64 = 10_000;
 
         /// The stored code of each kind; never reuse or renumber one.
-        fn code(kind: EventKind) -> i16 {
+        pub fn code(kind: EventKind) -> i16 {
             match kind {
                 EventKind::CustomerCreated => 1,
                 EventKind::CustomerUpdated => 2,
@@ -41,7 +41,7 @@ macro_rules! __crm_diesel_events {
             }
         }
 
-        fn kind_of(code: i16) -> Option<EventKind> {
+        pub fn kind_of(code: i16) -> Option<EventKind> {
             EventKind::ALL
                 .into_iter()
                 .find(|kind| self::code(*kind) == code)
@@ -182,7 +182,7 @@ macro_rules! __crm_diesel_events {
 
         #[derive(Queryable, Selectable)]
         #[diesel(table_name = crm_events, check_for_backend(crate::backend::Db))]
-        struct EventRow {
+        pub struct EventRow {
             id: Option<i64>,
             kind: i16,
             created_at: OffsetDateTime,
@@ -208,7 +208,7 @@ macro_rules! __crm_diesel_events {
         }
 
         impl EventRow {
-            fn into_event(self) -> StoreResult<Event> {
+            pub fn into_event(self) -> StoreResult<Event> {
                 let kind = kind_of(self.kind).ok_or_else(|| broken("an unknown kind"))?;
                 let customer = || {
                     self.customer_id
@@ -325,9 +325,12 @@ macro_rules! __crm_diesel_events {
                         .select((crm_events::id, crm_events::created_at))
                         .limit(limit)
                         .load(conn)?;
+                    // An event with a pending webhook delivery is kept, and so
+                    // is every later one: the deleted ids stay a prefix.
+                    let kept = super::webhooks::oldest_pending_event(conn)?.unwrap_or(i64::MAX);
                     let Some(through) = oldest
                         .iter()
-                        .take_while(|(_, at)| *at < before)
+                        .take_while(|(id, at)| *at < before && id.is_some_and(|id| id < kept))
                         .filter_map(|(id, _)| *id)
                         .last()
                     else {

@@ -15,3 +15,4 @@ mod oauth;
 mod rows;
 mod schema;
 mod segments;
+mod webhooks;

@@ -196,6 +196,46 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::backend::Instant;
 
+    crm_webhook_endpoints (id) {
+        id -> BigInt,
+        url -> Text,
+        event_mask -> BigInt,
+        description -> Text,
+        is_active -> Bool,
+        secret -> Text,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
+    crm_webhook_deliveries (id) {
+        id -> BigInt,
+        endpoint_id -> BigInt,
+        event_seq -> BigInt,
+        status -> SmallInt,
+        attempts -> Integer,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Text,
+        next_attempt_at -> Nullable<Instant>,
+        created_at -> Instant,
+        lease_until -> Nullable<Instant>,
+        lease_token -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(crm_webhook_deliveries -> crm_webhook_endpoints (endpoint_id));
+diesel::joinable!(crm_webhook_deliveries -> crm_events (event_seq));
+diesel::allow_tables_to_appear_in_same_query!(crm_webhook_deliveries, crm_webhook_endpoints);
+diesel::allow_tables_to_appear_in_same_query!(crm_webhook_deliveries, crm_events);
+diesel::allow_tables_to_appear_in_same_query!(crm_webhook_endpoints, crm_events);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::backend::Instant;
+
     oauth_clients (id) {
         id -> Text,
         name -> Text,

@@ -1,0 +1,4 @@
+DROP TRIGGER crm_events_fan_out ON crm_events;
+DROP FUNCTION crm_webhook_fan_out();
+DROP TABLE crm_webhook_deliveries;
+DROP TABLE crm_webhook_endpoints;
