@@ -12,6 +12,8 @@ use crm_domain::auth::AuthService;
 use crm_server::{Backend, Settings};
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+pub mod receiver;
+
 pub use reqwest::header::HeaderMap;
 pub use reqwest::Method;
 pub use serde_json::{json, Value};

@@ -120,7 +120,7 @@ impl EndpointUrl {
         }
         match url.host() {
             None => return Err(INVALID.into()),
-            Some(url::Host::Domain(domain)) if domain.is_empty() => return Err(INVALID.into()),
+            Some(url::Host::Domain("")) => return Err(INVALID.into()),
             Some(_) => {}
         }
         if url.as_str().chars().count() > MAX_URL_CHARS {
@@ -420,8 +420,9 @@ pub struct ClaimedDelivery {
     pub event: Event,
     /// Attempts finished before this one.
     pub attempts: u32,
-    /// Identifies this claim: the attempt's outcome is recorded only while
-    /// the claim holds.
+    /// Identifies this claim, with the delivery's id (the deliveries of one
+    /// `claim_deliveries` call may share it): the attempt's outcome is
+    /// recorded only while the claim holds.
     pub lease: i64,
 }
 

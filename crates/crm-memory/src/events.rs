@@ -6,12 +6,14 @@ use crm_domain::event::{Event, EventData, EventFeed, EventKind, EventQuery, Even
 use crm_domain::RepoError;
 use time::OffsetDateTime;
 
-use crate::{customers, stored, MemoryStore, State};
+use crate::{customers, stored, webhooks, MemoryStore, State};
 
-/// Records an event (the write's last, infallible step).
+/// Records an event (the write's last, infallible step) with its webhook
+/// deliveries. Every event of the store is recorded here.
 pub(crate) fn record(state: &mut State, kind: EventKind, now: OffsetDateTime, data: EventData) {
     state.last_event_id += 1;
     let id = state.last_event_id;
+    webhooks::record_deliveries(state, id, kind, now);
     state.events.push_back(Event {
         id,
         kind,
@@ -61,15 +63,19 @@ impl EventRepository for MemoryStore {
     async fn purge_events(&self, before: OffsetDateTime, limit: usize) -> Result<u64, RepoError> {
         let before = stored(before);
         let mut state = self.write_data().await;
+        // An event with a pending delivery is kept, and so is every later
+        // one: the purge deletes the oldest events only.
+        let kept_from = webhooks::oldest_pending_event(&state).unwrap_or(i64::MAX);
         let purge = state
             .events
             .iter()
             .take(limit)
-            .take_while(|e| e.created_at < before)
+            .take_while(|e| e.created_at < before && e.id < kept_from)
             .count();
         let last = state.events.drain(..purge).next_back();
         if let Some(last) = last {
             state.purged_through = state.purged_through.max(last.id);
+            webhooks::forget_deliveries_through(&mut state, last.id);
         }
         Ok(u64::try_from(purge).unwrap_or(u64::MAX))
     }

@@ -2,13 +2,15 @@
 //!
 //! A unit runs alone among the data writes: the store's unit gate (an async
 //! mutex) is held by the unit from its start to its end and taken briefly by
-//! every customer, address, coupon, segment and event write of any other
-//! task, so those wait until the unit has ended. The writes the unit's own
+//! every customer, address, coupon, segment, event, webhook endpoint and
+//! delivery write (claims and attempts included) of any other task, so
+//! those wait until the unit has ended. The writes the unit's own
 //! task makes pass the gate (a task-local marks the task). A unit that ends
 //! without committing restores the data as it was when the unit began,
 //! which undoes exactly the unit's writes. Reads are not held back: another
 //! task may read what a unit has written before it commits (this store does
-//! not isolate readers). Claims and OAuth state are never rolled back.
+//! not isolate readers). Key claims, OAuth state and the counter of delivery
+//! leases are never rolled back.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use crm_domain::time_util::span;
 use crm_domain::RepoError;
 use time::OffsetDateTime;
 
+use crate::webhooks::{DeliveryRecord, EndpointRecord};
 use crate::{stored, CustomerRecord, MemoryStore, SegmentRecord, State};
 
 /// A key of a client.
@@ -60,6 +63,10 @@ struct DataSnapshot {
     events: VecDeque<Event>,
     last_event_id: i64,
     purged_through: i64,
+    last_endpoint_id: i64,
+    endpoints: BTreeMap<i64, EndpointRecord>,
+    last_delivery_id: i64,
+    deliveries: BTreeMap<i64, DeliveryRecord>,
 }
 
 impl DataSnapshot {
@@ -74,6 +81,10 @@ impl DataSnapshot {
             events: state.events.clone(),
             last_event_id: state.last_event_id,
             purged_through: state.purged_through,
+            last_endpoint_id: state.last_endpoint_id,
+            endpoints: state.endpoints.clone(),
+            last_delivery_id: state.last_delivery_id,
+            deliveries: state.deliveries.clone(),
         }
     }
 
@@ -87,6 +98,10 @@ impl DataSnapshot {
         state.events = self.events;
         state.last_event_id = self.last_event_id;
         state.purged_through = self.purged_through;
+        state.last_endpoint_id = self.last_endpoint_id;
+        state.endpoints = self.endpoints;
+        state.last_delivery_id = self.last_delivery_id;
+        state.deliveries = self.deliveries;
     }
 }
 

@@ -1,8 +1,9 @@
 //! An in-memory storage adapter for the CRM ports: every port the SQL
 //! adapters implement (`CustomerRepository`, `AddressRepository`,
 //! `CouponRepository`, `SegmentRepository`, `EventRepository`,
-//! `IdempotencyStore`, `ClientStore`, `TokenStore` and `HealthCheck`: the
-//! domain's `Storage`), with the same observable rules, and no I/O at all.
+//! `IdempotencyStore`, `WebhookRepository`, `ClientStore`, `TokenStore` and
+//! `HealthCheck`: the domain's `Storage`), with the same observable rules,
+//! and no I/O at all.
 //!
 //! It is meant for fast tests of code built on `crm-domain`: add it as a
 //! dev-dependency (`crm-memory.workspace = true` inside this workspace),
@@ -100,7 +101,15 @@
 //!   context-dependent cases (a final sigma).
 //! - Instants given as filter bounds or as the token purge's `now` are
 //!   truncated to the microsecond before comparing, as the SQL stores bind
-//!   them.
+//!   them; so are the instants of delivery claims and retries.
+//! - Lease tokens of claimed deliveries count up from 1. A claim of
+//!   deliveries, or the record of an attempt, made while a unit of work of
+//!   another task runs waits for it to end, like every data write.
+//! - Retrying a delivery whose attempt is running (claimed, the claim not
+//!   lapsed) keeps the claim: that attempt's outcome is still recorded, and
+//!   the delivery is claimed again only once the claim is released or lapses.
+//! - Retention stops at the oldest event with a pending delivery, even when
+//!   later events have none: what it deletes is always the oldest events.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -123,6 +132,7 @@ mod health;
 mod idempotency;
 mod oauth;
 mod segments;
+mod webhooks;
 
 /// A complete storage adapter holding everything in memory.
 ///
@@ -137,8 +147,8 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store: no customers, segments, clients or tokens, and every
-    /// id sequence at 1.
+    /// An empty store: no customers, segments, webhook endpoints, clients or
+    /// tokens, and every id sequence at 1.
     pub fn new() -> Self {
         Self::default()
     }
@@ -152,8 +162,9 @@ impl MemoryStore {
         })
     }
 
-    /// The state for a write to customers, segments or events: waits while
-    /// a unit of work of another task runs (see `idempotency`).
+    /// The state for a write to customers, segments, events, webhook
+    /// endpoints or deliveries: waits while a unit of work of another task
+    /// runs (see `idempotency`).
     async fn write_data(&self) -> DataWrite<'_> {
         let gate = if self.in_unit() {
             None
@@ -183,6 +194,8 @@ impl fmt::Debug for MemoryStore {
             .field("segments", &state.segments.len())
             .field("clients", &state.clients.len())
             .field("tokens", &state.tokens.len())
+            .field("endpoints", &state.endpoints.len())
+            .field("deliveries", &state.deliveries.len())
             .finish()
     }
 }
@@ -228,6 +241,16 @@ struct State {
     purged_through: i64,
     /// Idempotency keys by (client, key).
     idempotency: HashMap<(String, String), idempotency::KeyRecord>,
+    /// Webhook endpoints by id; `last_endpoint_id` is never reused.
+    last_endpoint_id: i64,
+    endpoints: BTreeMap<i64, webhooks::EndpointRecord>,
+    /// Webhook deliveries by id (so by age); `last_delivery_id` is never
+    /// reused.
+    last_delivery_id: i64,
+    deliveries: BTreeMap<i64, webhooks::DeliveryRecord>,
+    /// The last lease token a claim of deliveries got. Never restored by an
+    /// undone unit of work, so no token is handed out twice.
+    last_lease: i64,
 }
 
 /// A customer with everything it owns.

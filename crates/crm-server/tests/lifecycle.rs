@@ -4,132 +4,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crm_sqlite::testing::TestDatabase;
-use serde_json::Value;
-use support::free_port;
+use support::{cli, new_client, token_for, Server};
 
 mod support;
-
-/// A `crm-server serve` child process; killed if the test fails. Its logs
-/// are read as they come, so a busy server never blocks on a full pipe.
-struct Server {
-    child: Child,
-    port: u16,
-    logs: std::thread::JoinHandle<String>,
-}
-
-impl Server {
-    /// Starts `serve` (through `wrapper`, such as `prlimit`, when given)
-    /// and waits until it listens.
-    fn start(db: &TestDatabase, wrapper: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::start_on(db.url(), wrapper, env)
-    }
-
-    fn start_on(database_url: &str, wrapper: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let binary = env!("CARGO_BIN_EXE_crm-server");
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(binary);
-                c
-            }
-            None => Command::new(binary),
-        };
-        command
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("CRM_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start crm-server");
-        let mut stderr = child.stderr.take().unwrap();
-        let logs = std::thread::spawn(move || {
-            let mut logs = String::new();
-            let _ = stderr.read_to_string(&mut logs);
-            logs
-        });
-        let server = Self { child, port, logs };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([name, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    /// Waits for the process to exit; its status and everything it logged.
-    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(started.elapsed() < limit, "did not exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let logs = std::mem::replace(&mut self.logs, std::thread::spawn(String::new));
-        (status, logs.join().unwrap_or_default())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a `crm-server` command (such as `client create`) on a database.
-fn cli(database_url: &str, args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_crm-server"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run crm-server");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Registers a client with the CLI: its id and secret.
-fn new_client(database_url: &str) -> (String, String) {
-    let out = cli(database_url, &["client", "create", "--name", "load"]);
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let field = |name: &str| created[name].as_str().unwrap().to_owned();
-    (field("client_id"), field("client_secret"))
-}
-
-/// Gets a token for a client from the server.
-async fn token_for(server: &Server, (id, secret): &(String, String)) -> String {
-    support::client_credentials_token(&server.url(""), id, secret).await
-}
 
 /// Registers a client with the CLI and gets a token from the server.
 async fn token(db: &TestDatabase, server: &Server) -> String {

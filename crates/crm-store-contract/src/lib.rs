@@ -30,6 +30,7 @@ pub mod listing;
 pub mod oauth;
 pub mod segments;
 mod support;
+pub mod webhooks;
 
 /// Everything a complete storage adapter implements (the domain's
 /// [`Storage`](crm_domain::Storage)).
@@ -185,6 +186,23 @@ macro_rules! __with_checks {
                 racing_claims_of_a_new_key_acquire_it_once,
                 an_abandoned_unit_commits_nothing,
             }
+            webhooks {
+                endpoints_round_trip_and_page_by_id,
+                events_fan_out_to_active_subscribed_endpoints,
+                deliveries_page_newest_first_with_exact_count,
+                refused_writes_record_no_delivery,
+                an_undone_unit_of_work_records_no_delivery,
+                delivery_of_another_endpoint_is_not_found,
+                claims_take_due_deliveries_earliest_first_within_limits,
+                a_paused_endpoint_keeps_its_deliveries_waiting,
+                concurrent_claims_never_hand_out_a_delivery_twice,
+                a_lapsed_claim_is_claimed_again_and_cannot_record,
+                record_attempt_writes_the_outcome_and_releases_the_claim,
+                retry_makes_a_delivery_pending_and_due_now,
+                deleting_an_endpoint_deletes_its_deliveries,
+                purge_keeps_events_with_pending_deliveries,
+                delivery_stats_count_pending_and_failed,
+            }
             oauth {
                 client_round_trips,
                 find_missing_client_is_none,
@@ -253,6 +271,7 @@ mod tests {
             ("segments", include_str!("segments.rs")),
             ("events", include_str!("events.rs")),
             ("idempotency", include_str!("idempotency.rs")),
+            ("webhooks", include_str!("webhooks.rs")),
             ("oauth", include_str!("oauth.rs")),
             ("health", include_str!("health.rs")),
         ];
