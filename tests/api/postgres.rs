@@ -46,3 +46,7 @@ mod openapi;
 mod operations;
 #[path = "segments.rs"]
 mod segments;
+#[path = "webhook_delivery.rs"]
+mod webhook_delivery;
+#[path = "webhooks.rs"]
+mod webhooks;

@@ -42,3 +42,7 @@ mod openapi;
 mod operations;
 #[path = "segments.rs"]
 mod segments;
+#[path = "webhook_delivery.rs"]
+mod webhook_delivery;
+#[path = "webhooks.rs"]
+mod webhooks;

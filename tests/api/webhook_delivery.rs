@@ -92,19 +92,41 @@ async fn an_event_is_posted_as_the_feed_lists_it_signed_with_the_endpoint_secret
     let request = &got[0];
     let event = &feed(&app, 1).await[0];
     assert_eq!(event["data"]["object"]["id"], customer);
-    assert_eq!(request.json(), *event, "the body is the event as the feed lists it");
+    assert_eq!(
+        request.json(),
+        *event,
+        "the body is the event as the feed lists it"
+    );
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(
         request.header("webhook-id"),
         Some(format!("evt_{}", event["id"]).as_str())
     );
-    let timestamp: i64 = request.header("webhook-timestamp").unwrap().parse().unwrap();
+    let timestamp: i64 = request
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
     let after = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((before..=after).contains(&timestamp), "the time of the attempt");
-    assert!(request.header("webhook-signature").unwrap().starts_with("v1,"));
-    assert!(signature_is_valid(request, &secret), "signed with the secret");
-    let other = endpoint(&app, "http://127.0.0.1:9/other", json!(["*"])).await.1;
-    assert!(!signature_is_valid(request, &other), "and with no other key");
+    assert!(
+        (before..=after).contains(&timestamp),
+        "the time of the attempt"
+    );
+    assert!(request
+        .header("webhook-signature")
+        .unwrap()
+        .starts_with("v1,"));
+    assert!(
+        signature_is_valid(request, &secret),
+        "signed with the secret"
+    );
+    let other = endpoint(&app, "http://127.0.0.1:9/other", json!(["*"]))
+        .await
+        .1;
+    assert!(
+        !signature_is_valid(request, &other),
+        "and with no other key"
+    );
 
     let deliveries = log_when(&app, id, |d| statuses(d) == ["delivered"]).await;
     let delivery = &deliveries[0];
@@ -178,7 +200,11 @@ async fn a_spent_schedule_fails_the_delivery_and_a_retry_by_hand_delivers_it() {
     assert_eq!(failed[0]["last_error"], "HTTP 503");
     assert_eq!(failed[0]["next_attempt_at"], Value::Null);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.received_at("/down").len(), 3, "no attempt after failing");
+    assert_eq!(
+        receiver.received_at("/down").len(),
+        3,
+        "no attempt after failing"
+    );
 
     // The receiver is back: a retry by hand delivers.
     receiver.by_default(Reply::Status(200));
@@ -217,18 +243,24 @@ async fn a_spent_schedule_fails_the_delivery_and_a_retry_by_hand_delivers_it() {
 async fn only_active_subscribed_endpoints_get_an_event_and_paused_ones_wait() {
     let app = spawn!(quick);
     let receiver = Receiver::start().await;
-    let (segments, _) = endpoint(&app, &receiver.url("/segments"), json!(["segment.created"])).await;
+    let (segments, _) =
+        endpoint(&app, &receiver.url("/segments"), json!(["segment.created"])).await;
     let (all, _) = endpoint(&app, &receiver.url("/all"), json!(["*"])).await;
     let (paused, _) = endpoint(&app, &receiver.url("/paused"), json!(["*"])).await;
-    app.patch(&format!("{WEBHOOKS}{paused}/"), &json!({"is_active": false}))
-        .await
-        .expect(200);
+    app.patch(
+        &format!("{WEBHOOKS}{paused}/"),
+        &json!({"is_active": false}),
+    )
+    .await
+    .expect(200);
 
     app.customer_id(json!({"full_name": "Ann"})).await;
     app.segment_id("VIP").await;
     let to_all = receiver.wait_for("/all", 2, WAIT).await;
     let types: Vec<_> = to_all.iter().map(|r| r.json()["type"].clone()).collect();
-    assert!(types.contains(&json!("customer.created")) && types.contains(&json!("segment.created")));
+    assert!(
+        types.contains(&json!("customer.created")) && types.contains(&json!("segment.created"))
+    );
     let to_segments = receiver.wait_for("/segments", 1, WAIT).await;
     assert_eq!(to_segments[0].json()["type"], "segment.created");
     assert_eq!(log(&app, segments).await.len(), 1, "nothing of other types");
@@ -244,7 +276,11 @@ async fn only_active_subscribed_endpoints_get_an_event_and_paused_ones_wait() {
     assert_eq!(got[0].json()["data"]["object"]["full_name"], "Bob");
     let got = receiver.wait_for("/late", 1, WAIT).await;
     assert_eq!(got[0].json()["data"]["object"]["full_name"], "Bob");
-    assert_eq!(log(&app, late).await.len(), 1, "nothing from before its creation");
+    assert_eq!(
+        log(&app, late).await.len(),
+        1,
+        "nothing from before its creation"
+    );
 
     // An inactive endpoint gets no delivery of what happens meanwhile.
     app.patch(&format!("{WEBHOOKS}{all}/"), &json!({"is_active": false}))
@@ -254,7 +290,11 @@ async fn only_active_subscribed_endpoints_get_an_event_and_paused_ones_wait() {
     app.customer_id(json!({"full_name": "Cy"})).await;
     receiver.wait_for("/paused", 2, WAIT).await;
     assert_eq!(receiver.received_at("/all").len(), before);
-    assert_eq!(log(&app, all).await.len(), 3, "no delivery recorded while paused");
+    assert_eq!(
+        log(&app, all).await.len(),
+        3,
+        "no delivery recorded while paused"
+    );
 }
 
 #[actix_web::test]
@@ -273,7 +313,11 @@ async fn a_paused_endpoint_keeps_its_pending_deliveries_until_it_is_resumed() {
         .await
         .expect(200);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(receiver.received_at("/hook").len(), 1, "no attempt while paused");
+    assert_eq!(
+        receiver.received_at("/hook").len(),
+        1,
+        "no attempt while paused"
+    );
     let waiting = log(&app, id).await;
     assert_eq!(statuses(&waiting), ["pending"]);
     assert_eq!(waiting[0]["attempts"], 1);
@@ -328,7 +372,10 @@ async fn refused_addresses_fail_at_delivery_time_after_resolution() {
     app.customer_id(json!({"full_name": "Ann"})).await;
     for id in template + 1..=template + 3 {
         let deliveries = log_when(&app, id, |d| statuses(d) == ["failed"]).await;
-        assert_eq!(deliveries[0]["last_error"], "address not allowed", "endpoint {id}");
+        assert_eq!(
+            deliveries[0]["last_error"], "address not allowed",
+            "endpoint {id}"
+        );
         assert_eq!(deliveries[0]["last_status_code"], Value::Null);
         assert_eq!(deliveries[0]["attempts"], 1);
     }
@@ -394,7 +441,10 @@ async fn the_worker_reports_its_figures_on_metrics() {
             }
             return;
         }
-        assert!(started.elapsed() < WAIT, "no delivered attempt counted: {text}");
+        assert!(
+            started.elapsed() < WAIT,
+            "no delivered attempt counted: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

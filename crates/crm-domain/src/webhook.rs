@@ -501,7 +501,10 @@ impl RetrySchedule {
                     .filter(|s| *s <= 365 * 86_400)
                     .map(Duration::from_secs)
                     .ok_or_else(|| {
-                        format!("\"{}\" is not a number of seconds (0 to 31536000)", part.trim())
+                        format!(
+                            "\"{}\" is not a number of seconds (0 to 31536000)",
+                            part.trim()
+                        )
                     })
             })
             .collect::<Result<_, _>>()
@@ -520,7 +523,12 @@ impl RetrySchedule {
 
     /// What recording `outcome`, the `attempts`-th attempt, ending at
     /// `now`, writes.
-    pub fn record(&self, outcome: &AttemptOutcome, attempts: u32, now: OffsetDateTime) -> AttemptRecord {
+    pub fn record(
+        &self,
+        outcome: &AttemptOutcome,
+        attempts: u32,
+        now: OffsetDateTime,
+    ) -> AttemptRecord {
         match outcome {
             AttemptOutcome::Delivered { status_code } => AttemptRecord {
                 status: DeliveryStatus::Delivered,
@@ -738,7 +746,10 @@ impl WebhookService {
 
     /// One more attempt, due now, whatever the delivery's status.
     pub async fn retry(&self, endpoint: EndpointId, id: DeliveryId) -> Result<Delivery, Error> {
-        Ok(self.store.retry_delivery(endpoint, id, now_micros()).await?)
+        Ok(self
+            .store
+            .retry_delivery(endpoint, id, now_micros())
+            .await?)
     }
 
     /// Claims due deliveries (see [`WebhookRepository::claim_deliveries`]).
@@ -774,21 +785,53 @@ mod tests {
     #[test]
     fn refused_addresses_are_exactly_the_listed_ranges() {
         let refused = [
-            "0.0.0.0", "0.1.2.3", "127.0.0.1", "127.255.0.9", "10.0.0.1", "172.16.0.1",
-            "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "100.127.255.255", "::", "::1", "fe80::1", "febf::1", "fc00::1", "fdff::1",
-            "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "127.0.0.1",
+            "127.255.0.9",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+            "febf::1",
+            "fc00::1",
+            "fdff::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "::ffff:169.254.169.254",
         ];
         for ip in refused {
-            assert!(is_refused_address(ip.parse().unwrap()), "{ip} must be refused");
+            assert!(
+                is_refused_address(ip.parse().unwrap()),
+                "{ip} must be refused"
+            );
         }
         let allowed = [
-            "8.8.8.8", "172.15.255.255", "172.32.0.1", "192.169.0.1", "100.63.255.255",
-            "100.128.0.1", "169.253.1.1", "11.0.0.1", "2001:db8::1", "fec0::1", "fe00::1",
-            "::ffff:8.8.8.8", "1.1.1.1",
+            "8.8.8.8",
+            "172.15.255.255",
+            "172.32.0.1",
+            "192.169.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "169.253.1.1",
+            "11.0.0.1",
+            "2001:db8::1",
+            "fec0::1",
+            "fe00::1",
+            "::ffff:8.8.8.8",
+            "1.1.1.1",
         ];
         for ip in allowed {
-            assert!(!is_refused_address(ip.parse().unwrap()), "{ip} must be allowed");
+            assert!(
+                !is_refused_address(ip.parse().unwrap()),
+                "{ip} must be allowed"
+            );
         }
         assert!(is_refused_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
         assert!(is_refused_address(IpAddr::V6(Ipv6Addr::LOCALHOST)));
@@ -796,10 +839,23 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute_http_with_a_host() {
-        for ok in ["https://hooks.example.com/crm", "http://1.2.3.4:8080/x?y=1", "http://[2001:db8::1]/"] {
+        for ok in [
+            "https://hooks.example.com/crm",
+            "http://1.2.3.4:8080/x?y=1",
+            "http://[2001:db8::1]/",
+        ] {
             assert!(EndpointUrl::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "  ", "hooks.example.com", "ftp://x.example/", "http://", "/relative", "mailto:a@b.c", "file:///etc/passwd"] {
+        for bad in [
+            "",
+            "  ",
+            "hooks.example.com",
+            "ftp://x.example/",
+            "http://",
+            "/relative",
+            "mailto:a@b.c",
+            "file:///etc/passwd",
+        ] {
             assert!(EndpointUrl::parse(bad).is_err(), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
@@ -807,12 +863,17 @@ mod tests {
         let url = EndpointUrl::parse("http://[::1]:81/").unwrap();
         assert_eq!(url.host(), Host::Ip("::1".parse().unwrap()));
         assert_eq!(url.port(), 81);
-        assert_eq!(EndpointUrl::parse("https://a.example/").unwrap().port(), 443);
+        assert_eq!(
+            EndpointUrl::parse("https://a.example/").unwrap().port(),
+            443
+        );
     }
 
     #[test]
     fn subscriptions_sort_drop_duplicates_and_keep_star_alone() {
-        let sub = Subscription::parse(&["customer.updated", "customer.created", "customer.updated"]).unwrap();
+        let sub =
+            Subscription::parse(&["customer.updated", "customer.created", "customer.updated"])
+                .unwrap();
         assert_eq!(sub.names(), vec!["customer.created", "customer.updated"]);
         assert!(sub.includes(EventKind::CustomerCreated));
         assert!(!sub.includes(EventKind::SegmentCreated));
@@ -840,7 +901,12 @@ mod tests {
         // The example of the Standard Webhooks specification.
         let secret = WebhookSecret::from_stored("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
         let body = br#"{"test": 2432232314}"#;
-        let signature = sign(&secret.key().unwrap(), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        let signature = sign(
+            &secret.key().unwrap(),
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            body,
+        );
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -854,18 +920,29 @@ mod tests {
         };
         let first = schedule.record(&failed, 1, now);
         assert_eq!(first.status, DeliveryStatus::Pending);
-        assert_eq!(first.next_attempt_at, Some(now + time::Duration::seconds(5)));
+        assert_eq!(
+            first.next_attempt_at,
+            Some(now + time::Duration::seconds(5))
+        );
         assert_eq!(first.last_error, "HTTP 503 more");
         let seventh = schedule.record(&failed, 7, now);
-        assert_eq!(seventh.next_attempt_at, Some(now + time::Duration::seconds(36000)));
+        assert_eq!(
+            seventh.next_attempt_at,
+            Some(now + time::Duration::seconds(36000))
+        );
         let eighth = schedule.record(&failed, 8, now);
         assert_eq!(eighth.status, DeliveryStatus::Failed);
         assert_eq!(eighth.next_attempt_at, None);
-        let total: u64 = (1..=7).map(|n| schedule.wait_after(n).unwrap().as_secs()).sum();
+        let total: u64 = (1..=7)
+            .map(|n| schedule.wait_after(n).unwrap().as_secs())
+            .sum();
         assert_eq!(total, 99_305); // about 27.6 hours
         let ok = schedule.record(&AttemptOutcome::Delivered { status_code: 204 }, 3, now);
         assert_eq!(ok.status, DeliveryStatus::Delivered);
-        assert_eq!((ok.last_status_code, ok.last_error.as_str()), (Some(204), ""));
+        assert_eq!(
+            (ok.last_status_code, ok.last_error.as_str()),
+            (Some(204), "")
+        );
         assert!(RetrySchedule::parse("5,x").is_err());
         assert_eq!(RetrySchedule::parse("").unwrap().wait_after(1), None);
     }

@@ -6,6 +6,7 @@ use crm_domain::customer::{
 };
 use crm_domain::event::{Event, EventData};
 use crm_domain::segment::SegmentRef;
+use crm_domain::webhook::{Delivery, Endpoint, WebhookSecret};
 use serde::Serialize;
 use time::{Date, OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
@@ -411,6 +412,120 @@ pub struct EventPageDto {
     #[schema(format = "uri")]
     pub next: String,
     pub results: Vec<EventDto>,
+}
+
+/// A webhook endpoint, without its secret (every answer but the create).
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = WebhookEndpoint)]
+pub struct WebhookEndpointDto {
+    pub id: i64,
+    #[schema(format = "uri")]
+    pub url: String,
+    /// The event types delivered, sorted, or `["*"]` for every type.
+    pub events: Vec<&'static str>,
+    pub description: String,
+    /// Whether events are delivered to it; a paused endpoint gets no new
+    /// deliveries and its pending ones wait.
+    pub is_active: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl WebhookEndpointDto {
+    pub fn new(e: &Endpoint, r: Render) -> Self {
+        Self {
+            id: e.id.get(),
+            url: e.url.clone(),
+            events: e.subscription.names(),
+            description: e.description.clone(),
+            is_active: e.is_active,
+            created_at: r.timestamp(e.created_at),
+        }
+    }
+}
+
+/// A webhook endpoint as its create answers it: with its signing secret,
+/// shown this once.
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = WebhookEndpointCreated)]
+pub struct WebhookEndpointCreatedDto {
+    pub id: i64,
+    #[schema(format = "uri")]
+    pub url: String,
+    /// The event types delivered, sorted, or `["*"]` for every type.
+    pub events: Vec<&'static str>,
+    pub description: String,
+    pub is_active: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// `whsec_` and the base64 of the 32-byte signing key. Shown only in
+    /// this answer: store it now.
+    pub secret: String,
+}
+
+impl WebhookEndpointCreatedDto {
+    pub fn new(e: &Endpoint, secret: &WebhookSecret, r: Render) -> Self {
+        let WebhookEndpointDto {
+            id,
+            url,
+            events,
+            description,
+            is_active,
+            created_at,
+        } = WebhookEndpointDto::new(e, r);
+        Self {
+            id,
+            url,
+            events,
+            description,
+            is_active,
+            created_at,
+            secret: secret.expose().to_owned(),
+        }
+    }
+}
+
+/// One event on its way to one endpoint, as the delivery log shows it.
+#[derive(Serialize, Debug, ToSchema)]
+#[schema(as = WebhookDelivery)]
+pub struct WebhookDeliveryDto {
+    pub id: i64,
+    pub event_id: i64,
+    /// The event's `type`.
+    pub event_type: &'static str,
+    #[schema(value_type = doc::DeliveryStatusSchema)]
+    pub status: &'static str,
+    /// Attempts finished so far.
+    pub attempts: u32,
+    /// The last attempt's HTTP status; null before the first attempt or
+    /// when the last one got no response.
+    #[schema(required = true)]
+    pub last_status_code: Option<u16>,
+    /// `""` before the first attempt and after a success; otherwise one
+    /// line (`HTTP 503`, `timeout`, `connection refused`, ...).
+    pub last_error: String,
+    /// When the next attempt is due (a past time while it runs); null once
+    /// `delivered` or `failed`.
+    #[schema(format = DateTime, required = true)]
+    pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl WebhookDeliveryDto {
+    pub fn new(d: &Delivery, r: Render) -> Self {
+        Self {
+            id: d.id.get(),
+            event_id: d.event_id,
+            event_type: d.event_kind.name(),
+            status: d.status.name(),
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            next_attempt_at: d.next_attempt_at.map(|t| r.timestamp(t)),
+            created_at: r.timestamp(d.created_at),
+        }
+    }
 }
 
 /// DRF's cursor envelope: no count, links carrying the position.

@@ -9,6 +9,9 @@ use crm_domain::customer::{
 };
 use crm_domain::event::{EventKind, EventQuery, MAX_EVENT_PAGE};
 use crm_domain::segment::SegmentTitle;
+use crm_domain::webhook::{
+    parse_description, EndpointInput, EndpointPatch, EndpointUrl, Subscription,
+};
 use crm_domain::{text, FieldErrors};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -218,6 +221,56 @@ pub fn segment_customer_ids(body: &Value) -> Result<Vec<CustomerId>, FieldErrors
         );
     }
     errors.into_result().map(|()| ids)
+}
+
+/// An endpoint's `events`: a list of event type names, or `["*"]`.
+fn subscription(value: &Value) -> Result<Subscription, String> {
+    let items = expect_list(value)?;
+    let names: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| as_text(v).map_err(|m| format!("Item {i}: {m}")))
+        .collect::<Result<_, _>>()?;
+    Subscription::parse(&names)
+}
+
+/// A webhook endpoint's writable fields (`url`, `events`, `description`,
+/// `is_active`); with `required`, a missing `url` or `events` is an error.
+/// Fields left out are `None`.
+fn endpoint_fields(body: &Value, required: bool) -> Result<EndpointPatch, FieldErrors> {
+    let map = fields::object(body)?;
+    let mut f = Fields::new(map);
+    if required {
+        for name in ["url", "events"] {
+            if f.raw(name).is_none() {
+                f.fail(name, fields::REQUIRED);
+            }
+        }
+    }
+    let patch = EndpointPatch {
+        url: f.text("url", EndpointUrl::parse),
+        subscription: f.get("events", Ok, subscription),
+        description: f.text("description", parse_description),
+        is_active: f.boolean("is_active"),
+    };
+    f.finish(patch)
+}
+
+/// A webhook endpoint create body: `url` and `events` required,
+/// `description` `""` and `is_active` true when left out.
+pub fn endpoint_input(body: &Value) -> Result<EndpointInput, FieldErrors> {
+    let patch = endpoint_fields(body, true)?;
+    Ok(EndpointInput {
+        url: patch.url.expect("a required url is present"),
+        subscription: patch.subscription.expect("required events are present"),
+        description: patch.description.unwrap_or_default(),
+        is_active: patch.is_active.unwrap_or(true),
+    })
+}
+
+/// A webhook endpoint PUT or PATCH body: fields left out keep their values.
+pub fn endpoint_patch(body: &Value) -> Result<EndpointPatch, FieldErrors> {
+    endpoint_fields(body, false)
 }
 
 /// The query parameters that take comma-separated lists: given more than
@@ -632,5 +685,188 @@ mod tests {
             .unwrap_err()
             .contains("customer_id"));
         assert!(segment_customer_ids(&json!([2])).is_err());
+    }
+
+    /// The messages of `field` in `errors`.
+    fn messages(errors: &FieldErrors, field: &str) -> Vec<String> {
+        errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.to_vec())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn endpoint_create_reads_every_field_with_defaults() {
+        let input = endpoint_input(&json!({
+            "url": " https://hooks.example.com/crm ",
+            "events": ["customer.updated", "customer.created", "customer.updated"],
+            "id": 7, "secret": "whsec_x", "created_at": "2020-01-01", "unknown": [1],
+        }))
+        .unwrap();
+        assert_eq!(input.url.as_str(), "https://hooks.example.com/crm");
+        assert_eq!(
+            input.subscription.names(),
+            ["customer.created", "customer.updated"]
+        );
+        assert_eq!(input.description, "");
+        assert!(input.is_active);
+        let input = endpoint_input(&json!({
+            "url": "http://203.0.113.10:8080/hook", "events": ["*"],
+            "description": "  CRM sync ", "is_active": "false",
+        }))
+        .unwrap();
+        assert_eq!(input.subscription, Subscription::All);
+        assert_eq!(input.description, "CRM sync");
+        assert!(!input.is_active);
+    }
+
+    #[test]
+    fn endpoint_create_requires_url_and_events() {
+        let errors = endpoint_input(&json!({})).unwrap_err();
+        assert_eq!(messages(&errors, "url"), [fields::REQUIRED]);
+        assert_eq!(messages(&errors, "events"), [fields::REQUIRED]);
+        assert_eq!(errors.iter().count(), 2);
+        let errors = endpoint_input(&json!({"url": null, "events": null})).unwrap_err();
+        assert_eq!(messages(&errors, "url"), [fields::NOT_NULL]);
+        assert_eq!(messages(&errors, "events"), [fields::NOT_NULL]);
+        let errors = endpoint_input(&json!([])).unwrap_err();
+        assert_eq!(
+            messages(&errors, FieldErrors::NON_FIELD),
+            ["Invalid data. Expected a dictionary, but got list."]
+        );
+    }
+
+    #[test]
+    fn endpoint_url_rules_and_messages() {
+        let events = json!(["customer.created"]);
+        let url_error = |url: Value| {
+            messages(
+                &endpoint_input(&json!({"url": url, "events": events})).unwrap_err(),
+                "url",
+            )
+        };
+        assert_eq!(url_error(json!("")), ["This field may not be blank."]);
+        assert_eq!(
+            url_error(json!("hooks.example.com")),
+            ["Enter a valid URL."]
+        );
+        assert_eq!(url_error(json!("http://")), ["Enter a valid URL."]);
+        assert_eq!(
+            url_error(json!("ftp://203.0.113.10/hook")),
+            ["Enter a valid URL with the scheme http or https."]
+        );
+        assert_eq!(
+            url_error(json!(format!("https://a.example/{}", "a".repeat(2000)))),
+            ["Ensure this field has no more than 2000 characters."]
+        );
+        assert_eq!(url_error(json!(true)), ["Not a valid string."]);
+        assert_eq!(
+            url_error(json!(["http://a.example/"])),
+            ["Not a valid string."]
+        );
+        // The address is the service's question (its AddressGuard), not the
+        // parser's.
+        assert!(
+            endpoint_input(&json!({"url": "http://127.0.0.1:9/hook", "events": events})).is_ok()
+        );
+    }
+
+    #[test]
+    fn endpoint_events_rules_and_messages() {
+        let events_error = |events: Value| {
+            messages(
+                &endpoint_input(&json!({"url": "https://a.example/", "events": events}))
+                    .unwrap_err(),
+                "events",
+            )
+        };
+        assert_eq!(
+            events_error(json!("customer.created")),
+            ["Expected a list of items but got type \"str\"."]
+        );
+        assert_eq!(
+            events_error(json!({"customer.created": true})),
+            ["Expected a list of items but got type \"dict\"."]
+        );
+        assert_eq!(events_error(json!([])), ["This list may not be empty."]);
+        assert_eq!(
+            events_error(json!(["*", "customer.created"])),
+            ["\"*\" must be the only event type."]
+        );
+        assert_eq!(
+            events_error(json!(["customer.created", "customer"])),
+            ["\"customer\" is not a valid choice."]
+        );
+        assert_eq!(
+            events_error(json!(["customer.created", null])),
+            ["Item 1: This field may not be null."]
+        );
+        assert_eq!(
+            events_error(json!([["customer.created"]])),
+            ["Item 0: Not a valid string."]
+        );
+        let input =
+            endpoint_input(&json!({"url": "https://a.example/", "events": ["*", "*"]})).unwrap();
+        assert_eq!(input.subscription, Subscription::All);
+    }
+
+    #[test]
+    fn endpoint_description_and_is_active_rules_and_messages() {
+        let body = |extra: Value| {
+            let mut body = json!({"url": "https://a.example/", "events": ["*"]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            endpoint_input(&body)
+        };
+        let errors =
+            body(json!({"description": "d".repeat(256), "is_active": "maybe"})).unwrap_err();
+        assert_eq!(
+            messages(&errors, "description"),
+            ["Ensure this field has no more than 255 characters."]
+        );
+        assert_eq!(messages(&errors, "is_active"), [fields::INVALID_BOOLEAN]);
+        let errors = body(json!({"description": null, "is_active": null})).unwrap_err();
+        assert_eq!(messages(&errors, "description"), [fields::NOT_NULL]);
+        assert_eq!(messages(&errors, "is_active"), [fields::NOT_NULL]);
+        let errors = body(json!({"description": {}})).unwrap_err();
+        assert_eq!(messages(&errors, "description"), ["Not a valid string."]);
+        let input = body(json!({"description": 42, "is_active": 0})).unwrap();
+        assert_eq!((input.description.as_str(), input.is_active), ("42", false));
+        assert_eq!(
+            body(json!({"description": "d".repeat(255)}))
+                .unwrap()
+                .description
+                .len(),
+            255
+        );
+    }
+
+    #[test]
+    fn endpoint_patch_leaves_out_what_is_not_given() {
+        assert_eq!(
+            endpoint_patch(&json!({})).unwrap(),
+            EndpointPatch::default()
+        );
+        let patch =
+            endpoint_patch(&json!({"is_active": false, "secret": "whsec_x", "id": 1})).unwrap();
+        assert_eq!(
+            patch,
+            EndpointPatch {
+                is_active: Some(false),
+                ..Default::default()
+            }
+        );
+        let patch =
+            endpoint_patch(&json!({"events": ["segment.deleted"], "description": ""})).unwrap();
+        assert_eq!(patch.url, None);
+        assert_eq!(patch.subscription.unwrap().names(), ["segment.deleted"]);
+        assert_eq!(patch.description.as_deref(), Some(""));
+        let errors =
+            endpoint_patch(&json!({"url": "", "events": [], "is_active": "x"})).unwrap_err();
+        for field in ["url", "events", "is_active"] {
+            assert!(errors.contains(field), "{field}: {errors:?}");
+        }
     }
 }

@@ -31,6 +31,7 @@ use crm_domain::customer::{CustomerService, HealthCheck};
 use crm_domain::event::EventService;
 use crm_domain::idempotency::IdempotencyStore;
 use crm_domain::segment::SegmentService;
+use crm_domain::webhook::WebhookService;
 use time::UtcOffset;
 
 pub use error::ApiError;
@@ -107,6 +108,7 @@ pub struct Services {
     pub customers: CustomerService,
     pub segments: SegmentService,
     pub events: EventService,
+    pub webhooks: WebhookService,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub auth: AuthService,
     pub health: Arc<dyn HealthCheck>,

@@ -85,6 +85,15 @@ impl Metrics {
         }
     }
 
+    /// Adds metrics kept elsewhere (the webhook delivery worker's) to what
+    /// the endpoint renders.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];

@@ -31,6 +31,7 @@ use crm_domain::auth::Scope;
 use crm_domain::customer::{AddressChanges, CustomerOrdering, Email, ProfilePatch, Tag};
 use crm_domain::event::{EventKind, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE};
 use crm_domain::page::PageRequest;
+use crm_domain::webhook::{MAX_DESCRIPTION_CHARS, MAX_URL_CHARS};
 use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
@@ -38,12 +39,13 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::auth::access_for;
 use crate::dto::{
     CouponHoldingDto, CursorPageDto, CustomerDto, CustomerListItemDto, EventPageDto, PageDto,
-    SegmentDto,
+    SegmentDto, WebhookDeliveryDto, WebhookEndpointCreatedDto, WebhookEndpointDto,
 };
 use crate::routes::oauth::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 use crate::routes::{
     health, RouteSpec, ADDRESS, ADDRESS_LIST, API_PREFIX, API_ROUTES, COUPON, COUPON_LIST,
-    CUSTOMER, CUSTOMER_LIST, EVENT_LIST, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST,
+    CUSTOMER, CUSTOMER_LIST, EVENT_LIST, SEGMENT, SEGMENT_CUSTOMER, SEGMENT_LIST, WEBHOOK,
+    WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_LIST, WEBHOOK_DELIVERY_RETRY, WEBHOOK_LIST,
 };
 use crate::METRICS_PATH;
 
@@ -53,6 +55,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// Schemas that the DTO derives refer to by function.
 pub mod schema {
     use crm_domain::customer::Gender;
+    use crm_domain::webhook::DeliveryStatus;
     use std::borrow::Cow;
 
     use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
@@ -75,6 +78,36 @@ pub mod schema {
     impl utoipa::ToSchema for GenderSchema {
         fn name() -> Cow<'static, str> {
             Cow::Borrowed("Gender")
+        }
+    }
+
+    /// A webhook delivery's `status`, as the component
+    /// `WebhookDeliveryStatus`.
+    pub struct DeliveryStatusSchema;
+
+    impl utoipa::PartialSchema for DeliveryStatusSchema {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(
+                    [
+                        DeliveryStatus::Pending,
+                        DeliveryStatus::Delivered,
+                        DeliveryStatus::Failed,
+                    ]
+                    .map(DeliveryStatus::name),
+                ))
+                .description(Some(
+                    "`pending` (an attempt is due or running), `delivered`, or `failed` \
+                     (the retry schedule is spent).",
+                ))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for DeliveryStatusSchema {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("WebhookDeliveryStatus")
         }
     }
 
@@ -162,6 +195,7 @@ pub fn document() -> Value {
             {"name": "coupons", "description": "A customer's coupon holdings (section 5)."},
             {"name": "segments", "description": "Segments and their members (section 6)."},
             {"name": "events", "description": "The change feed (section 8)."},
+            {"name": "webhooks", "description": "Webhook endpoints and their delivery log (section 9)."},
             {"name": "oauth", "description": "The OAuth 2.0 authorization server (section 2)."},
             {"name": "operations", "description": "Probes, metrics and this document (section 7)."},
         ],
@@ -319,6 +353,8 @@ fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
     let address = || Some(schema_ref("Address"));
     let segment = || Some(schema_ref("Segment"));
     let holding = || Some(schema_ref("CouponHolding"));
+    let webhook = || Some(schema_ref("WebhookEndpoint"));
+    let delivery = || Some(schema_ref("WebhookDelivery"));
     let op = if is(&CUSTOMER_LIST) {
         match method {
             "GET" => Operation::new("customers", "List customers")
@@ -490,6 +526,83 @@ fn describe(route: &RouteSpec, method: &str) -> Option<Operation> {
                 .error("Gone"),
             _ => return None,
         }
+    } else if is(&WEBHOOK_LIST) {
+        match method {
+            "GET" => Operation::new("webhooks", "List webhook endpoints")
+                .describe("Paginated, by id. The secrets are not shown.")
+                .query(page_parameters())
+                .ok(
+                    200,
+                    "A page of webhook endpoints.",
+                    Some(schema_ref("WebhookEndpointPage")),
+                )
+                .error("InvalidPage"),
+            "POST" => Operation::new("webhooks", "Create a webhook endpoint")
+                .describe(WEBHOOK_CREATE)
+                .body("WebhookCreate")
+                .ok(
+                    201,
+                    "The created endpoint with its `secret`, shown only in this answer.",
+                    Some(schema_ref("WebhookEndpointCreated")),
+                ),
+            _ => return None,
+        }
+    } else if is(&WEBHOOK) {
+        match method {
+            "GET" => Operation::new("webhooks", "Retrieve a webhook endpoint")
+                .describe("The secret is not shown.")
+                .ok(200, "The endpoint.", webhook()),
+            "PUT" => Operation::new("webhooks", "Update a webhook endpoint")
+                .describe(WEBHOOK_UPDATE)
+                .body("WebhookWrite")
+                .ok(200, "The updated endpoint, without its secret.", webhook()),
+            "PATCH" => Operation::new("webhooks", "Partially update a webhook endpoint")
+                .describe(WEBHOOK_UPDATE)
+                .body("WebhookWrite")
+                .ok(200, "The updated endpoint, without its secret.", webhook()),
+            "DELETE" => Operation::new("webhooks", "Delete a webhook endpoint")
+                .describe("Its pending deliveries are dropped and its delivery log goes with it.")
+                .ok(204, "Deleted.", None),
+            _ => return None,
+        }
+    } else if is(&WEBHOOK_DELIVERY_LIST) {
+        match method {
+            "GET" => Operation::new("webhooks", "List a webhook endpoint's deliveries")
+                .describe(
+                    "Paginated, newest first (`-id`). A delivery is kept as long as its event.",
+                )
+                .query(page_parameters())
+                .ok(
+                    200,
+                    "A page of deliveries.",
+                    Some(schema_ref("WebhookDeliveryPage")),
+                )
+                .error("InvalidPage"),
+            _ => return None,
+        }
+    } else if is(&WEBHOOK_DELIVERY) {
+        match method {
+            "GET" => Operation::new("webhooks", "Retrieve a delivery")
+                .describe("A delivery of another endpoint is 404.")
+                .ok(200, "The delivery.", delivery()),
+            _ => return None,
+        }
+    } else if is(&WEBHOOK_DELIVERY_RETRY) {
+        match method {
+            "POST" => Operation::new("webhooks", "Retry a delivery")
+                .describe(
+                    "One more attempt, at once, whatever the delivery's status (`failed` and \
+                     `delivered` too). It counts like any attempt: a 2xx makes the delivery \
+                     `delivered`; a failure follows the retry schedule by its new `attempts`. \
+                     No body is needed; one sent is ignored.",
+                )
+                .ok(
+                    202,
+                    "The delivery, now `pending` with `next_attempt_at` now.",
+                    delivery(),
+                ),
+            _ => return None,
+        }
     } else {
         return None;
     };
@@ -503,9 +616,11 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .map(|name| {
             let what = match name {
                 "id" if path.starts_with("/segment") => "The segment's id.",
+                "id" if path.starts_with("/webhook") => "The webhook endpoint's id.",
                 "id" => "The customer's id.",
                 "address_id" => "The address's id (of this customer).",
                 "coupon_id" => "The coupon's id.",
+                "delivery_id" => "The delivery's id (of this endpoint).",
                 _ => "An id.",
             };
             json!({
@@ -699,6 +814,11 @@ fn links(route: &RouteSpec) -> Map<String, Value> {
     } else if is(&SEGMENT_LIST) {
         (
             &[&SEGMENT, &SEGMENT_CUSTOMER],
+            json!({"id": "$response.body#/id"}),
+        )
+    } else if is(&WEBHOOK_LIST) {
+        (
+            &[&WEBHOOK, &WEBHOOK_DELIVERY_LIST],
             json!({"id": "$response.body#/id"}),
         )
     } else {
@@ -1304,6 +1424,17 @@ fn components() -> Value {
     derived.push(("SegmentPage".into(), PageDto::<SegmentDto>::schema()));
     with_dependencies::<EventPageDto>(&mut derived);
     with_dependencies::<CursorPageDto>(&mut derived);
+    with_dependencies::<WebhookEndpointDto>(&mut derived);
+    with_dependencies::<WebhookEndpointCreatedDto>(&mut derived);
+    with_dependencies::<WebhookDeliveryDto>(&mut derived);
+    derived.push((
+        "WebhookEndpointPage".into(),
+        PageDto::<WebhookEndpointDto>::schema(),
+    ));
+    derived.push((
+        "WebhookDeliveryPage".into(),
+        PageDto::<WebhookDeliveryDto>::schema(),
+    ));
     let mut schemas = Map::new();
     for (name, schema) in derived {
         let mut schema = serde_json::to_value(schema).expect("schemas serialize");
@@ -1359,6 +1490,20 @@ fn components() -> Value {
         },
     })
 }
+
+/// What creating a webhook endpoint does (API.md section 9).
+const WEBHOOK_CREATE: &str = "Every event (the change feed's) of a subscribed type is then \
+POSTed to `url`, signed as Standard Webhooks specifies: headers `webhook-id` \
+(`evt_<event id>`), `webhook-timestamp` and `webhook-signature` (`v1,` + base64 of \
+HMAC-SHA256 over `<webhook-id>.<webhook-timestamp>.<body>`, keyed with the base64-decoded \
+part of `secret` after `whsec_`). A 2xx within the timeout delivers it; anything else is \
+retried on a schedule. The `secret` is in this answer only: to rotate it, create a new \
+endpoint, then delete the old one.";
+
+/// What updating a webhook endpoint does.
+const WEBHOOK_UPDATE: &str = "`url`, `events`, `description`, `is_active`: fields left out \
+keep their values. The secret never changes and is not shown. A new `url` is checked like a \
+created one.";
 
 /// How the OAuth endpoints authenticate the client, which is not an OpenAPI
 /// security requirement (see `public_paths`).
@@ -1583,7 +1728,79 @@ fn written_schemas() -> Vec<(&'static str, Value)> {
     ];
     let create = customer_create(&schemas[0].1);
     schemas.push(("CustomerCreate", create));
+    schemas.extend(webhook_bodies());
     schemas
+}
+
+/// The webhook endpoint bodies (`input::endpoint_input`,
+/// `input::endpoint_patch`): the create's, and the update's, in which
+/// nothing is required; and the event type choice both share.
+fn webhook_bodies() -> [(&'static str, Value); 3] {
+    let mut kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    kinds.sort_unstable();
+    let mut choices = vec!["*"];
+    choices.extend(&kinds);
+    let mut names = vec!["ALL".to_owned()];
+    names.extend(kinds.iter().map(|k| enum_variant_name(k)));
+    let properties = json!({
+        "url": {
+            "type": "string",
+            "format": "uri",
+            "minLength": 1,
+            "maxLength": MAX_URL_CHARS,
+            "pattern": "^https?://",
+            "description": "An absolute `http` or `https` URL with a host. The host must \
+                            resolve (an IP literal is taken as is), and to no unspecified, \
+                            loopback, link-local, private or shared address (unless the \
+                            server allows private addresses): else 400 under `url`.",
+        },
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "description": "The event types to deliver, or `[\"*\"]` for every type, \
+                            including types added later (`*` only alone). Duplicates are \
+                            dropped; the endpoint shows them sorted.",
+            "items": schema_ref("WebhookEventChoice"),
+        },
+        "description": text(MAX_DESCRIPTION_CHARS),
+        "is_active": {
+            "type": "boolean",
+            "description": "Whether events are delivered; true for a new endpoint that is not \
+                            given it. A paused endpoint gets no deliveries of the events \
+                            written meanwhile, and its pending deliveries wait.",
+        },
+    });
+    [
+        (
+            "WebhookEventChoice",
+            json!({
+                "type": "string",
+                "description": "An event type (the change feed's `type`), or `*` for every \
+                                type.",
+                "enum": choices,
+                "x-enum-varnames": names,
+            }),
+        ),
+        (
+            "WebhookCreate",
+            json!({
+                "type": "object",
+                "description": "A new webhook endpoint. `description` is blank and `is_active` \
+                                true when left out.",
+                "required": ["url", "events"],
+                "properties": properties.clone(),
+            }),
+        ),
+        (
+            "WebhookWrite",
+            json!({
+                "type": "object",
+                "description": "The writable fields of a webhook endpoint (PUT and PATCH \
+                                bodies): fields left out keep their values.",
+                "properties": properties,
+            }),
+        ),
+    ]
 }
 
 /// Error bodies and the bodies the handlers build with `json!`.
@@ -1732,6 +1949,46 @@ mod tests {
             missing.is_empty(),
             "missing from the OpenAPI document (describe them in crates/crm-http/src/openapi.rs): {missing:?}"
         );
+    }
+
+    #[test]
+    fn only_the_webhook_create_answer_has_the_secret() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let answer = |path: &str, method: &str, status: &str| {
+            let op = operation(&doc, path, method).unwrap_or_else(|| panic!("{method} {path}"));
+            let schema = &op["responses"][status]["content"]["application/json"]["schema"];
+            let name = schema["$ref"].as_str().unwrap_or_else(|| panic!("{op}"));
+            schemas[name.trim_start_matches("#/components/schemas/")].clone()
+        };
+        let created = answer("/api/crm/webhook/", "POST", "201");
+        assert!(created["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("secret")));
+        let item = "/api/crm/webhook/{id}/";
+        for (method, status) in [("GET", "200"), ("PUT", "200"), ("PATCH", "200")] {
+            let read = answer(item, method, status);
+            assert!(read["properties"].get("secret").is_none(), "{method}");
+            assert_eq!(
+                read["properties"].as_object().unwrap().keys().count() + 1,
+                created["properties"].as_object().unwrap().keys().count()
+            );
+        }
+        let retry = "/api/crm/webhook/{id}/deliveries/{delivery_id}/retry/";
+        let delivery = answer(retry, "POST", "202");
+        assert_eq!(delivery, schemas["WebhookDelivery"]);
+        assert!(operation(&doc, retry, "POST").unwrap()["requestBody"].is_null());
+        let mut choices = vec!["*".to_owned()];
+        let mut kinds: Vec<String> = EventKind::ALL.iter().map(|k| k.name().into()).collect();
+        kinds.sort();
+        choices.extend(kinds);
+        assert_eq!(schemas["WebhookEventChoice"]["enum"], json!(choices));
+        assert_eq!(
+            schemas["WebhookCreate"]["required"],
+            json!(["url", "events"])
+        );
+        assert!(schemas["WebhookWrite"].get("required").is_none());
     }
 
     #[test]

@@ -321,9 +321,7 @@ fn parse_offset(raw: &str) -> Option<UtcOffset> {
 
 impl Settings {
     /// The parsed `CRM_WEBHOOK_RETRY_SCHEDULE`.
-    pub fn webhook_retry_schedule(
-        &self,
-    ) -> Result<crm_domain::webhook::RetrySchedule, StartError> {
+    pub fn webhook_retry_schedule(&self) -> Result<crm_domain::webhook::RetrySchedule, StartError> {
         crm_domain::webhook::RetrySchedule::parse(&self.webhook_retry_schedule)
             .map_err(|e| StartError::Config(format!("CRM_WEBHOOK_RETRY_SCHEDULE: {e}")))
     }

@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use crm_domain::event::EventService;
 use crm_domain::webhook::{
     is_refused_address, message_id, sign, AddressGuard, AttemptOutcome, ClaimRequest,
-    ClaimedDelivery, EndpointId, EndpointUrl, Host, RetrySchedule, WebhookService,
-    REFUSED_ADDRESS,
+    ClaimedDelivery, EndpointId, EndpointUrl, Host, RetrySchedule, WebhookService, REFUSED_ADDRESS,
 };
 use crm_http::dto::{EventDto, Render};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
@@ -271,7 +270,11 @@ impl DeliveryWorker {
     async fn run(self: Arc<Self>) {
         loop {
             let free = self.slots.available_permits();
-            let claimed = if free == 0 { 0 } else { self.claim_and_start(free).await };
+            let claimed = if free == 0 {
+                0
+            } else {
+                self.claim_and_start(free).await
+            };
             if claimed == 0 || claimed >= free {
                 // Idle, or every slot is taken: wait for an attempt to end
                 // or for the next poll.
@@ -381,7 +384,9 @@ impl DeliveryWorker {
                 "a webhook attempt ended after its claim lapsed; not recorded"
             ),
             // The claim lapses and the attempt is made again.
-            Err(error) => tracing::warn!(%error, delivery = claim.id.get(), "could not record a webhook attempt"),
+            Err(error) => {
+                tracing::warn!(%error, delivery = claim.id.get(), "could not record a webhook attempt")
+            }
         }
     }
 

@@ -115,12 +115,23 @@ const WEBHOOK_ENV: [(&str, &str); 4] = [
 ];
 
 async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
-    let response = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     response.json().await.unwrap()
 }
 
-async fn deliveries(http: &reqwest::Client, server: &Server, token: &str, endpoint: i64) -> Vec<Value> {
+async fn deliveries(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    endpoint: i64,
+) -> Vec<Value> {
     let page: Value = http
         .get(server.url(&format!("/api/crm/webhook/{endpoint}/deliveries/")))
         .bearer_auth(token)
@@ -225,7 +236,11 @@ async fn two_servers_on_one_database_deliver_each_event_once() {
     const CUSTOMERS: usize = 200;
     let mut writes = Vec::new();
     for n in 0..CUSTOMERS {
-        let (server, token) = if n % 2 == 0 { (&a, &tokens[0]) } else { (&b, &tokens[1]) };
+        let (server, token) = if n % 2 == 0 {
+            (&a, &tokens[0])
+        } else {
+            (&b, &tokens[1])
+        };
         writes.push(post(
             &http,
             server.url("/api/crm/customer/"),

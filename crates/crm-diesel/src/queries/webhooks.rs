@@ -183,7 +183,11 @@ macro_rules! __crm_diesel_webhooks {
                 .into_endpoint()
         }
 
-        fn delivery(conn: &mut Conn, endpoint: EndpointId, id: DeliveryId) -> StoreResult<Delivery> {
+        fn delivery(
+            conn: &mut Conn,
+            endpoint: EndpointId,
+            id: DeliveryId,
+        ) -> StoreResult<Delivery> {
             let row: Option<DeliveryRow> = d::table
                 .inner_join(crm_events::table)
                 .filter(d::id.eq(id.get()))
@@ -500,7 +504,8 @@ macro_rules! __crm_diesel_webhooks {
 
             async fn delivery_stats(&self) -> Result<DeliveryStats, RepoError> {
                 self.read(move |conn| {
-                    let pending = d::table.filter(d::status.eq(status_code(DeliveryStatus::Pending)));
+                    let pending =
+                        d::table.filter(d::status.eq(status_code(DeliveryStatus::Pending)));
                     let count: i64 = pending.count().get_result(conn)?;
                     // The first event's delivery is the oldest (by the
                     // pending index; created_at follows the event's).

@@ -6,6 +6,7 @@ pub mod events;
 pub mod health;
 pub mod oauth;
 pub mod segments;
+pub mod webhooks;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -49,6 +50,11 @@ routes! {
     SEGMENT = "/segment/{id}", "Segment Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
     SEGMENT_CUSTOMER = "/segment/{id}/segment_customer", "Segment Customer", "POST, DELETE, OPTIONS";
     EVENT_LIST = "/event", "Event List", "GET, HEAD, OPTIONS";
+    WEBHOOK_LIST = "/webhook", "Webhook List", "GET, POST, HEAD, OPTIONS";
+    WEBHOOK = "/webhook/{id}", "Webhook Instance", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
+    WEBHOOK_DELIVERY_LIST = "/webhook/{id}/deliveries", "Webhook Delivery List", "GET, HEAD, OPTIONS";
+    WEBHOOK_DELIVERY = "/webhook/{id}/deliveries/{delivery_id}", "Webhook Delivery Instance", "GET, HEAD, OPTIONS";
+    WEBHOOK_DELIVERY_RETRY = "/webhook/{id}/deliveries/{delivery_id}/retry", "Webhook Delivery Retry", "POST, OPTIONS";
 }
 
 /// Registers the `/api/crm` resources.
@@ -56,6 +62,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     segments::configure(cfg);
     events::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// Middleware for the `/api/crm` scope (inside the authentication): a query

@@ -118,7 +118,11 @@ pub struct Server {
 impl Server {
     /// Starts `serve` (through `wrapper`, such as `prlimit`, when given)
     /// and waits until it listens.
-    pub fn start(db: &crm_sqlite::testing::TestDatabase, wrapper: &[&str], env: &[(&str, &str)]) -> Self {
+    pub fn start(
+        db: &crm_sqlite::testing::TestDatabase,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         Self::start_on(db.url(), wrapper, env)
     }
 
@@ -222,4 +226,3 @@ pub fn new_client(database_url: &str) -> (String, String) {
 pub async fn token_for(server: &Server, (id, secret): &(String, String)) -> String {
     client_credentials_token(&server.url(""), id, secret).await
 }
-
