@@ -268,18 +268,21 @@ impl DeliveryWorker {
     }
 
     async fn run(self: Arc<Self>) {
+        // Whether an attempt just ended (rather than the poll interval).
+        let mut woken = false;
         loop {
             let free = self.slots.available_permits();
             let claimed = if free == 0 {
                 0
             } else {
-                self.claim_and_start(free).await
+                self.claim_and_start(free, woken).await
             };
+            woken = false;
             if claimed == 0 || claimed >= free {
                 // Idle, or every slot is taken: wait for an attempt to end
                 // or for the next poll.
                 tokio::select! {
-                    () = self.finished.notified() => {}
+                    () = self.finished.notified() => woken = true,
                     () = tokio::time::sleep(POLL_INTERVAL) => {}
                 }
             }
@@ -288,10 +291,14 @@ impl DeliveryWorker {
 
     /// Claims at most `free` due deliveries and starts their attempts;
     /// how many it started.
-    async fn claim_and_start(self: &Arc<Self>, free: usize) -> usize {
-        // Deliveries of events not yet numbered are not claimable.
-        if let Err(error) = self.events.publish().await {
-            tracing::debug!(%error, "could not publish events");
+    async fn claim_and_start(self: &Arc<Self>, free: usize, woken: bool) -> usize {
+        // Deliveries of events not yet numbered are not claimable; the
+        // server's background publisher numbers them every 200 ms, and the
+        // worker does so itself when it polls.
+        if !woken {
+            if let Err(error) = self.events.publish().await {
+                tracing::debug!(%error, "could not publish events");
+            }
         }
         let now = crm_domain::time_util::now_micros();
         let lease = time::Duration::try_from(self.config.timeout + LEASE_MARGIN)

@@ -26,8 +26,6 @@ CREATE INDEX crm_webhook_deliveries_due_idx
     ON crm_webhook_deliveries (endpoint_id, next_attempt_at, id) WHERE status = 0;
 CREATE INDEX crm_webhook_deliveries_log_idx ON crm_webhook_deliveries (endpoint_id, id);
 CREATE INDEX crm_webhook_deliveries_event_idx ON crm_webhook_deliveries (event_seq);
-CREATE INDEX crm_webhook_deliveries_pending_idx
-    ON crm_webhook_deliveries (event_seq) WHERE status = 0;
 -- Counting failed deliveries, for monitoring.
 CREATE INDEX crm_webhook_deliveries_failed_idx ON crm_webhook_deliveries (id) WHERE status = 2;
 

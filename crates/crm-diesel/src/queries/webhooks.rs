@@ -206,8 +206,31 @@ macro_rules! __crm_diesel_webhooks {
             )
         }
 
-        /// The pending deliveries of `endpoint` a claim may take, at most
-        /// `limit`, given lease `token` until `until`.
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+
+        /// The active endpoints with a delivery due at `now` and not
+        /// claimed. `OFFSET 0` keeps PostgreSQL from turning the EXISTS into
+        /// a join that reads every pending delivery: each endpoint is one
+        /// probe of the claims' index.
+        fn waiting_endpoints(conn: &mut Conn, now: OffsetDateTime) -> StoreResult<Vec<i64>> {
+            let ids: Vec<Id> = diesel::sql_query(
+                "SELECT e.id FROM crm_webhook_endpoints e WHERE e.is_active AND EXISTS ( \
+                     SELECT 1 FROM crm_webhook_deliveries w \
+                     WHERE w.endpoint_id = e.id AND w.status = 0 AND w.next_attempt_at <= $1 \
+                       AND (w.lease_until IS NULL OR w.lease_until <= $1) LIMIT 1 OFFSET 0) \
+                 ORDER BY e.id",
+            )
+            .bind::<Instant, _>(now)
+            .load(conn)?;
+            Ok(ids.into_iter().map(|row| row.id).collect())
+        }
+
+        /// Leases at most `limit` pending deliveries of `endpoint` to
+        /// `token` until `until`, the earliest due first; their ids.
         fn claim_for(
             conn: &mut Conn,
             endpoint: i64,
@@ -215,7 +238,7 @@ macro_rules! __crm_diesel_webhooks {
             until: OffsetDateTime,
             token: i64,
             limit: i64,
-        ) -> StoreResult<usize> {
+        ) -> StoreResult<Vec<i64>> {
             let sql = format!(
                 "UPDATE crm_webhook_deliveries SET lease_until = $1, lease_token = $2 \
                  WHERE id IN (SELECT w.id FROM crm_webhook_deliveries w \
@@ -223,16 +246,18 @@ macro_rules! __crm_diesel_webhooks {
                        AND (w.lease_until IS NULL OR w.lease_until <= $4) \
                        AND EXISTS (SELECT 1 FROM crm_events v \
                                    WHERE v.seq = w.event_seq AND v.id IS NOT NULL) \
-                     ORDER BY w.next_attempt_at, w.id LIMIT $5{})",
+                     ORDER BY w.next_attempt_at, w.id LIMIT $5{}) \
+                 RETURNING id",
                 crate::backend::CLAIM_LOCK
             );
-            Ok(diesel::sql_query(sql)
+            let ids: Vec<Id> = diesel::sql_query(sql)
                 .bind::<Instant, _>(until)
                 .bind::<BigInt, _>(token)
                 .bind::<BigInt, _>(endpoint)
                 .bind::<Instant, _>(now)
                 .bind::<BigInt, _>(limit)
-                .execute(conn)?)
+                .load(conn)?;
+            Ok(ids.into_iter().map(|row| row.id).collect())
         }
 
         #[async_trait::async_trait]
@@ -409,22 +434,15 @@ macro_rules! __crm_diesel_webhooks {
                 request: &ClaimRequest,
             ) -> Result<Vec<ClaimedDelivery>, RepoError> {
                 let request = request.clone();
-                self.write(move |conn| {
+                // No transaction: each claiming UPDATE is atomic by itself
+                // (its subquery's row locks last as long as the statement),
+                // and what it leased stays leased once it has committed.
+                self.run(move |conn| {
                     let now = request.now;
-                    let waiting: Vec<i64> = e::table
-                        .filter(e::is_active.eq(true))
-                        .filter(diesel::dsl::exists(
-                            d::table
-                                .filter(d::endpoint_id.eq(e::id))
-                                .filter(d::status.eq(status_code(DeliveryStatus::Pending)))
-                                .filter(d::next_attempt_at.le(now))
-                                .filter(d::lease_until.is_null().or(d::lease_until.le(now))),
-                        ))
-                        .order(e::id)
-                        .select(e::id)
-                        .load(conn)?;
+                    let waiting = waiting_endpoints(conn, now)?;
                     let token = crm_domain::idempotency::claim_token();
                     let mut left = request.limit;
+                    let mut claimed = Vec::new();
                     for id in waiting {
                         let Some(endpoint) = EndpointId::new(id) else {
                             continue;
@@ -434,18 +452,20 @@ macro_rules! __crm_diesel_webhooks {
                             continue;
                         }
                         let limit = i64::try_from(free).unwrap_or(i64::MAX);
-                        left -= claim_for(conn, id, now, request.lease_until, token, limit)?;
+                        let ids = claim_for(conn, id, now, request.lease_until, token, limit)?;
+                        left = left.saturating_sub(ids.len());
+                        claimed.extend(ids);
                         if left == 0 {
                             break;
                         }
                     }
-                    if left == request.limit {
+                    if claimed.is_empty() {
                         return Ok(Vec::new());
                     }
                     let rows: Vec<(i64, i64, i32, String, String, EventRow)> = d::table
                         .inner_join(e::table)
                         .inner_join(crm_events::table)
-                        .filter(d::lease_token.eq(token))
+                        .filter(d::id.eq_any(&claimed))
                         .order((d::next_attempt_at, d::id))
                         .select((
                             d::id,
@@ -481,7 +501,8 @@ macro_rules! __crm_diesel_webhooks {
             ) -> Result<bool, RepoError> {
                 let (id, lease) = (claim.id.get(), claim.lease);
                 let record = record.clone();
-                self.write(move |conn| {
+                // One UPDATE, atomic by itself: no transaction around it.
+                self.run(move |conn| {
                     let updated = diesel::update(
                         d::table
                             .filter(d::id.eq(id))
@@ -507,10 +528,11 @@ macro_rules! __crm_diesel_webhooks {
                     let pending =
                         d::table.filter(d::status.eq(status_code(DeliveryStatus::Pending)));
                     let count: i64 = pending.count().get_result(conn)?;
-                    // The first event's delivery is the oldest (by the
-                    // pending index; created_at follows the event's).
+                    // Both read every pending delivery, through the one
+                    // index over them (the claims'): pending deliveries are
+                    // few unless a receiver is down.
                     let oldest: Option<OffsetDateTime> = pending
-                        .order(d::event_seq)
+                        .order(d::created_at)
                         .select(d::created_at)
                         .first(conn)
                         .optional()?;
