@@ -203,14 +203,28 @@ const STATS_INTERVAL: Duration = Duration::from_secs(5);
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// The delivery worker of one server.
+///
+/// It claims a little ahead: up to twice the attempts it may run, per
+/// endpoint and in all, and claims again for an endpoint only once what it
+/// holds for it has fallen to half. So a busy endpoint costs one claim per
+/// `CRM_WEBHOOK_ENDPOINT_CONCURRENCY` deliveries rather than one per
+/// delivery, and a claimed delivery waits at most one attempt's time for a
+/// slot, well within its lease (claiming ahead is off when the timeout is
+/// above the lease's margin).
 pub struct DeliveryWorker {
     webhooks: WebhookService,
     events: EventService,
     client: reqwest::Client,
     config: WorkerConfig,
     metrics: WebhookMetrics,
-    slots: Arc<Semaphore>,
-    busy: Mutex<HashMap<EndpointId, usize>>,
+    /// Attempts running at once, in all.
+    running: Arc<Semaphore>,
+    /// Deliveries held (claimed, waiting or running), in all.
+    held_slots: Arc<Semaphore>,
+    /// How many deliveries each endpoint may have held at once.
+    hold_per_endpoint: usize,
+    /// By endpoint: the deliveries held, and the slots of its attempts.
+    held: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
     finished: Notify,
 }
 
@@ -221,14 +235,18 @@ impl DeliveryWorker {
         config: WorkerConfig,
         metrics: WebhookMetrics,
     ) -> Arc<Self> {
+        let ahead = if config.timeout <= LEASE_MARGIN { 2 } else { 1 };
+        let concurrency = config.concurrency.max(1);
         Arc::new(Self {
             webhooks,
             events,
             client: client(config.timeout, config.allow_private),
-            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            running: Arc::new(Semaphore::new(concurrency)),
+            held_slots: Arc::new(Semaphore::new(concurrency * ahead)),
+            hold_per_endpoint: config.per_endpoint.max(1) * ahead,
             config,
             metrics,
-            busy: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             finished: Notify::new(),
         })
     }
@@ -268,10 +286,11 @@ impl DeliveryWorker {
     }
 
     async fn run(self: Arc<Self>) {
-        // Whether an attempt just ended (rather than the poll interval).
+        // Whether an endpoint's hold just fell to half (rather than the
+        // poll interval passing).
         let mut woken = false;
         loop {
-            let free = self.slots.available_permits();
+            let free = self.held_slots.available_permits();
             let claimed = if free == 0 {
                 0
             } else {
@@ -279,8 +298,6 @@ impl DeliveryWorker {
             };
             woken = false;
             if claimed == 0 || claimed >= free {
-                // Idle, or every slot is taken: wait for an attempt to end
-                // or for the next poll.
                 tokio::select! {
                     () = self.finished.notified() => woken = true,
                     () = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -290,7 +307,7 @@ impl DeliveryWorker {
     }
 
     /// Claims at most `free` due deliveries and starts their attempts;
-    /// how many it started.
+    /// how many it claimed.
     async fn claim_and_start(self: &Arc<Self>, free: usize, woken: bool) -> usize {
         // Deliveries of events not yet numbered are not claimable; the
         // server's background publisher numbers them every 200 ms, and the
@@ -303,18 +320,30 @@ impl DeliveryWorker {
         let now = crm_domain::time_util::now_micros();
         let lease = time::Duration::try_from(self.config.timeout + LEASE_MARGIN)
             .unwrap_or(time::Duration::MINUTE);
+        let half = self.hold_per_endpoint.div_ceil(2);
+        // An endpoint holding more than half gets nothing until it has
+        // worked through some: claims come in batches.
         let busy = self
-            .busy
+            .held
             .lock()
-            .expect("busy map")
+            .expect("held map")
             .iter()
-            .map(|(id, n)| (*id, *n))
+            .map(|(id, (n, _))| {
+                (
+                    *id,
+                    if *n > half {
+                        self.hold_per_endpoint
+                    } else {
+                        *n
+                    },
+                )
+            })
             .collect();
         let request = ClaimRequest {
             now,
             lease_until: now + lease,
             limit: free,
-            per_endpoint: self.config.per_endpoint,
+            per_endpoint: self.hold_per_endpoint,
             busy,
         };
         let claims = match self.webhooks.claim(&request).await {
@@ -324,36 +353,46 @@ impl DeliveryWorker {
                 return 0;
             }
         };
-        let started = claims.len();
+        let count = claims.len();
         for claim in claims {
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                // Cannot happen (only this loop takes slots); the claim
-                // lapses and another attempt is made then.
+            let Ok(held) = self.held_slots.clone().try_acquire_owned() else {
+                // Cannot happen (only this loop takes these slots); the
+                // claim lapses and the attempt is made then.
                 break;
             };
-            *self
-                .busy
-                .lock()
-                .expect("busy map")
-                .entry(claim.endpoint)
-                .or_default() += 1;
+            let endpoint_slots = {
+                let mut map = self.held.lock().expect("held map");
+                let entry = map.entry(claim.endpoint).or_insert_with(|| {
+                    (0, Arc::new(Semaphore::new(self.config.per_endpoint.max(1))))
+                });
+                entry.0 += 1;
+                entry.1.clone()
+            };
             let worker = self.clone();
             actix_web::rt::spawn(async move {
-                worker.deliver(&claim).await;
                 {
-                    let mut busy = worker.busy.lock().expect("busy map");
-                    if let Some(n) = busy.get_mut(&claim.endpoint) {
-                        *n -= 1;
-                        if *n == 0 {
-                            busy.remove(&claim.endpoint);
-                        }
-                    }
+                    let _endpoint = endpoint_slots.acquire().await;
+                    let _running = worker.running.acquire().await;
+                    worker.deliver(&claim).await;
                 }
-                drop(permit);
-                worker.finished.notify_one();
+                let wake = {
+                    let mut map = worker.held.lock().expect("held map");
+                    let left = map.get_mut(&claim.endpoint).map_or(0, |entry| {
+                        entry.0 -= 1;
+                        entry.0
+                    });
+                    if left == 0 {
+                        map.remove(&claim.endpoint);
+                    }
+                    left == 0 || left == half
+                };
+                drop(held);
+                if wake {
+                    worker.finished.notify_one();
+                }
             });
         }
-        started
+        count
     }
 
     /// Makes one attempt and records it.
