@@ -56,6 +56,10 @@ include-path-regex = "^/oauth/"
 headers = { Authorization = "Basic $BASIC" }
 TOML
 
+# The operations that set a webhook endpoint's URL are left out: generated
+# URLs would be resolved (DNS queries leaving the machine) and, with a public
+# IP literal, delivered to, and tests send traffic only to 127.0.0.1. Their
+# rules are covered by tests/api/webhooks.rs.
 log "schemathesis: $MAX_EXAMPLES examples per operation, seed $SEED, at most ${RUN_TIMEOUT}s"
 # Run from the temporary directory so nothing (reports, example database)
 # lands in the work tree.
@@ -64,6 +68,9 @@ set +e
 timeout --kill-after=10 "$RUN_TIMEOUT" python3 -m schemathesis.cli --config-file "$WORK/schemathesis.toml" \
     run "$BASE/api/openapi.json" \
     --checks "$CHECKS" \
+    --exclude-operation-id post_webhook_list \
+    --exclude-operation-id put_webhook_instance \
+    --exclude-operation-id patch_webhook_instance \
     --max-examples "$MAX_EXAMPLES" \
     --seed "$SEED" \
     --workers 2 \
