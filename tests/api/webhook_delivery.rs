@@ -263,6 +263,16 @@ async fn only_active_subscribed_endpoints_get_an_event_and_paused_ones_wait() {
     );
     let to_segments = receiver.wait_for("/segments", 1, WAIT).await;
     assert_eq!(to_segments[0].json()["type"], "segment.created");
+    let same_event = to_all
+        .iter()
+        .find(|r| r.json()["type"] == "segment.created")
+        .unwrap();
+    assert_eq!(
+        same_event.header("webhook-id"),
+        to_segments[0].header("webhook-id"),
+        "one event has one webhook-id on every endpoint"
+    );
+    assert_eq!(same_event.body, to_segments[0].body);
     assert_eq!(log(&app, segments).await.len(), 1, "nothing of other types");
     assert!(log(&app, paused).await.is_empty(), "nothing while inactive");
 
@@ -447,4 +457,34 @@ async fn the_worker_reports_its_figures_on_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[actix_web::test]
+async fn redirects_are_not_followed_and_unreachable_receivers_fail_the_attempt() {
+    let app = spawn!(|s: &mut Settings| {
+        quick(s);
+        s.webhook_retry_schedule = "".into();
+    });
+    let receiver = Receiver::start().await;
+    receiver.by_default(Reply::Redirect("/elsewhere"));
+    let (moved, _) = endpoint(&app, &receiver.url("/moved"), json!(["*"])).await;
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (refused, _) = endpoint(&app, &format!("http://127.0.0.1:{port}/hook"), json!(["*"])).await;
+    app.customer_id(json!({"full_name": "Ann"})).await;
+
+    let deliveries = log_when(&app, moved, |d| statuses(d) == ["failed"]).await;
+    assert_eq!(deliveries[0]["last_status_code"], 302);
+    assert_eq!(deliveries[0]["last_error"], "HTTP 302");
+    assert_eq!(receiver.received_at("/moved").len(), 1);
+    assert!(
+        receiver.received_at("/elsewhere").is_empty(),
+        "not followed"
+    );
+
+    let deliveries = log_when(&app, refused, |d| statuses(d) == ["failed"]).await;
+    assert_eq!(deliveries[0]["last_status_code"], Value::Null);
+    assert_eq!(deliveries[0]["last_error"], "connection refused");
 }

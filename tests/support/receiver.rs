@@ -19,6 +19,8 @@ pub enum Reply {
     Status(u16),
     /// This status after a wait.
     After(Duration, u16),
+    /// 302 to this path of the receiver.
+    Redirect(&'static str),
 }
 
 /// One request the receiver got.
@@ -154,6 +156,11 @@ async fn receive(
         Reply::After(wait, status) => {
             tokio::time::sleep(wait).await;
             status
+        }
+        Reply::Redirect(path) => {
+            return HttpResponse::Found()
+                .insert_header(("location", path))
+                .finish()
         }
     };
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
