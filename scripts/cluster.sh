@@ -237,10 +237,12 @@ start_server() {
     if ! alive "$pidf"; then
         say "starting crm-server $i on port $port"
         # Pooled connections go through PgBouncer in transaction mode, so no
-        # named prepared statements; migrations use the direct URL.
+        # named prepared statements; migrations use the direct URL. Webhook
+        # endpoints may be on loopback: the drill's receiver is.
         DATABASE_URL=$(pooled_url) \
             CRM_DATABASE_DIRECT_URL=$(primary_url) \
             CRM_DB_PREPARED_STATEMENTS=false \
+            CRM_WEBHOOK_ALLOW_PRIVATE=true \
             CRM_BIND=$HOST:$port \
             CRM_DB_POOL_SIZE=${CRM_CLUSTER_POOL_SIZE:-10} \
             CRM_SHUTDOWN_DRAIN_SECONDS=2 \

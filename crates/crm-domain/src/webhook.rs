@@ -32,55 +32,45 @@ use crate::page::{Page, PageRequest};
 use crate::time_util::now_micros;
 use crate::{text, Error, FieldErrors, RepoError};
 
-/// Positive 64-bit integer identifying a webhook endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointId(i64);
+/// A positive 64-bit id newtype: built from a positive integer, parsed from
+/// a path segment of digits only.
+macro_rules! positive_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(i64);
 
-impl EndpointId {
-    pub fn new(raw: i64) -> Option<Self> {
-        (raw > 0).then_some(Self(raw))
-    }
+        impl $name {
+            pub fn new(raw: i64) -> Option<Self> {
+                (raw > 0).then_some(Self(raw))
+            }
 
-    /// A path segment as an id: digits only, positive.
-    pub fn parse(raw: &str) -> Option<Self> {
-        parse_id(raw).and_then(Self::new)
-    }
+            /// A path segment as an id: digits only, positive.
+            pub fn parse(raw: &str) -> Option<Self> {
+                parse_id(raw).and_then(Self::new)
+            }
 
-    pub fn get(self) -> i64 {
-        self.0
-    }
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl fmt::Display for EndpointId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Positive 64-bit integer identifying a delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryId(i64);
-
-impl DeliveryId {
-    pub fn new(raw: i64) -> Option<Self> {
-        (raw > 0).then_some(Self(raw))
-    }
-
-    /// A path segment as an id: digits only, positive.
-    pub fn parse(raw: &str) -> Option<Self> {
-        parse_id(raw).and_then(Self::new)
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for DeliveryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+positive_id!(
+    /// Positive 64-bit integer identifying a webhook endpoint.
+    EndpointId
+);
+positive_id!(
+    /// Positive 64-bit integer identifying a delivery.
+    DeliveryId
+);
 
 fn parse_id(raw: &str) -> Option<i64> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
