@@ -13,8 +13,11 @@ use support::{new_client, token_for, Server};
 
 mod support;
 
+/// The receiver's "status" for holding requests unanswered.
+const HANG: u16 = 0;
+
 /// A receiver that records the `webhook-id` of every request and answers
-/// with the status it is set to.
+/// with the status it is set to (or not at all: [`HANG`]).
 #[derive(Clone)]
 struct Receiver {
     url: String,
@@ -73,6 +76,12 @@ impl Receiver {
             let status = *self.status.lock().unwrap();
             if let Some(id) = id {
                 self.ids.lock().unwrap().push(id);
+            }
+            if status == HANG {
+                // Holds the request without answering, as a stalled
+                // receiver does.
+                std::thread::sleep(Duration::from_secs(120));
+                return;
             }
             let answer = format!("HTTP/1.1 {status} Status\r\ncontent-length: 0\r\n\r\n");
             if (&stream).write_all(answer.as_bytes()).is_err() {
@@ -205,6 +214,66 @@ async fn a_delivery_succeeds_after_kill_9_and_a_restart_on_postgres() {
     }
     let db = crm_postgres::testing::TestDatabase::create();
     delivery_survives_kill_and_restart(db.url()).await;
+}
+
+/// An instance killed during an attempt leaves its claim; it lapses
+/// `CRM_WEBHOOK_TIMEOUT_SECONDS` + 60 s after it was made, and the attempt is
+/// made again then (by the restarted instance), not before.
+async fn a_dead_instances_claim_lapses_and_the_attempt_is_made_again(database_url: &str) {
+    let receiver = Receiver::start(HANG);
+    let env = [
+        ("CRM_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CRM_WEBHOOK_TIMEOUT_SECONDS", "5"),
+        ("CRM_SHUTDOWN_DRAIN_SECONDS", "0"),
+    ];
+    let server = Server::start_on(database_url, &[], &env);
+    let http = reqwest::Client::new();
+    let client = new_client(database_url);
+    let token = token_for(&server, &client).await;
+    post(
+        &http,
+        server.url("/api/crm/webhook/"),
+        &token,
+        json!({"url": receiver.url, "events": ["customer.created"]}),
+    )
+    .await;
+    post(
+        &http,
+        server.url("/api/crm/customer/"),
+        &token,
+        json!({"full_name": "Ann"}),
+    )
+    .await;
+    receiver.wait_for(1, Duration::from_secs(15)).await;
+    let claimed = Instant::now();
+    server.signal("-KILL");
+    server.wait(Duration::from_secs(10));
+
+    receiver.set_status(204);
+    let _server = Server::start_on(database_url, &[], &env);
+    let ids = receiver.wait_for(2, Duration::from_secs(100)).await;
+    let waited = claimed.elapsed();
+    assert_eq!(ids[0], ids[1], "the same event again");
+    assert!(
+        waited >= Duration::from_secs(64),
+        "not before the claim lapsed (timeout + 60 s): {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_claim_lapses_on_sqlite() {
+    let db = crm_sqlite::testing::TestDatabase::create();
+    a_dead_instances_claim_lapses_and_the_attempt_is_made_again(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_claim_lapses_on_postgres() {
+    if !crm_postgres::testing::server_configured() {
+        eprintln!("SKIPPED: set CRM_TEST_DATABASE_URL to run the PostgreSQL lease test");
+        return;
+    }
+    let db = crm_postgres::testing::TestDatabase::create();
+    a_dead_instances_claim_lapses_and_the_attempt_is_made_again(db.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
