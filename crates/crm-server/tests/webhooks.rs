@@ -119,7 +119,7 @@ impl Receiver {
 const WEBHOOK_ENV: [(&str, &str); 4] = [
     ("CRM_WEBHOOK_ALLOW_PRIVATE", "true"),
     ("CRM_WEBHOOK_TIMEOUT_SECONDS", "1"),
-    ("CRM_WEBHOOK_RETRY_SCHEDULE", "2"),
+    ("CRM_WEBHOOK_RETRY_SCHEDULE", "3"),
     ("CRM_SHUTDOWN_DRAIN_SECONDS", "0"),
 ];
 
@@ -178,6 +178,17 @@ async fn delivery_survives_kill_and_restart(database_url: &str) {
     )
     .await;
     receiver.wait_for(1, Duration::from_secs(15)).await;
+    // Killed once the failed attempt is recorded (a kill during the attempt
+    // leaves a claim that lapses only after a minute: another test).
+    let started = Instant::now();
+    loop {
+        let log = deliveries(&http, &server, &token, endpoint).await;
+        if log.first().is_some_and(|d| d["attempts"] == 1) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{log:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.signal("-KILL");
     let (status, _) = server.wait(Duration::from_secs(10));
     assert!(!status.success(), "killed");
