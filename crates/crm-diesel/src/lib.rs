@@ -21,6 +21,7 @@
 pub mod document;
 mod error;
 mod queries;
+pub mod replica;
 pub mod snapshot;
 pub mod store;
 

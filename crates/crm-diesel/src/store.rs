@@ -26,6 +26,7 @@ use diesel::r2d2::{self, ConnectionManager, ManageConnection, Pool};
 use diesel::Connection;
 
 use crate::error::StoreResult;
+use crate::replica::ReplicaState;
 use crate::Dialect;
 
 /// After a failed connection attempt, requests arriving within this window
@@ -162,11 +163,24 @@ fn checkout<D: Dialect>(
 }
 
 /// A Diesel store over a pool; cheap to clone (it shares the pool).
+///
+/// It may also have a read replica ([`with_replica`](Self::with_replica)):
+/// reads made in a session that allows stale reads
+/// (`crm_domain::consistency`) then go to the replica's pool when the
+/// replica holds every write of that session and lags no more than allowed
+/// (see [`replica`](crate::replica)); everything else goes to the primary.
 pub struct Store<D: Dialect> {
     pool: Pool<Manager<D>>,
     outage: Arc<Outage>,
     permits: Arc<tokio::sync::Semaphore>,
     acquire_timeout: Duration,
+    replica: Option<Arc<Replica<D>>>,
+}
+
+/// A read replica: its own pool, and whether it may serve a read now.
+struct Replica<D: Dialect> {
+    store: Store<D>,
+    state: Arc<ReplicaState>,
 }
 
 impl<D: Dialect> Clone for Store<D> {
@@ -176,6 +190,7 @@ impl<D: Dialect> Clone for Store<D> {
             outage: self.outage.clone(),
             permits: self.permits.clone(),
             acquire_timeout: self.acquire_timeout,
+            replica: self.replica.clone(),
         }
     }
 }
@@ -208,6 +223,53 @@ impl<D: Dialect> Store<D> {
             outage,
             permits,
             acquire_timeout,
+            replica: None,
+        }
+    }
+
+    /// This store, with reads routed to `replica` (a store of its own,
+    /// without a replica) as `state` allows. Keep `state` current with a
+    /// monitor (the dialect's).
+    pub fn with_replica(mut self, replica: Store<D>, state: Arc<ReplicaState>) -> Self {
+        self.replica = Some(Arc::new(Replica {
+            store: replica,
+            state,
+        }));
+        self
+    }
+
+    /// This store's primary alone: every call on it goes to the primary.
+    pub fn without_replica(&self) -> Self {
+        Self {
+            replica: None,
+            ..self.clone()
+        }
+    }
+
+    /// The replica's store and routing state, if this store has one.
+    pub fn replica(&self) -> Option<(&Store<D>, &Arc<ReplicaState>)> {
+        self.replica.as_ref().map(|r| (&r.store, &r.state))
+    }
+
+    /// The replica a read of the current session may go to now, if any.
+    fn replica_for_read(&self) -> Option<&Replica<D>> {
+        let replica = self.replica.as_ref()?;
+        let session = crm_domain::consistency::current()?;
+        if !session.stale_reads_ok() {
+            return None;
+        }
+        let serves = replica.state.serves(session.id());
+        replica.state.count_read(serves);
+        serves.then_some(&**replica)
+    }
+
+    /// Remembers that the current session (if any) committed a write, for
+    /// the replica's read-your-writes.
+    fn note_write(&self) {
+        if let Some(replica) = &self.replica {
+            if let Some(session) = crm_domain::consistency::current() {
+                replica.state.wrote(session.shared_id());
+            }
         }
     }
 
@@ -263,17 +325,77 @@ impl<D: Dialect> Store<D> {
     }
 
     /// Runs `f` in a read-only transaction: one consistent snapshot (inside
-    /// a unit of work, the unit's transaction).
+    /// a unit of work, the unit's transaction). `f` is cloned when it may
+    /// run on a replica, to run again on the primary if the replica fails.
     pub async fn read<T, F>(&self, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         if let Some(unit) = self.current_unit() {
             return unit.run::<D, T, F>(f).await;
         }
-        self.run_pooled(move |conn| D::read_transaction(conn, f))
+        self.read_routed(move |conn| D::read_transaction(conn, f))
             .await
+    }
+
+    /// `run_pooled` on the replica when the current session may read
+    /// there, else on the primary. A read the replica cannot answer (no
+    /// connection, or the connection or server failing: it was stopped,
+    /// say) is made again on the primary, and the replica serves no more
+    /// reads until the monitor sees it answer.
+    async fn read_routed<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(replica) = self.replica_for_read() else {
+            return self.run_pooled(f).await;
+        };
+        let again = f.clone();
+        match replica.store.try_run_pooled(f).await {
+            Ok(Err(RepoError::Unavailable(_) | RepoError::Internal(_))) | Err(_) => {
+                replica.state.fell_back();
+                self.run_pooled(again).await
+            }
+            Ok(answer) => answer,
+        }
+    }
+
+    /// `run_pooled`, except that when no connection can be had, `f` is
+    /// given back (it has not run) instead of an error.
+    async fn try_run_pooled<T, F>(&self, f: F) -> Result<Result<T, RepoError>, F>
+    where
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Ok(permit) = self.permit().await else {
+            return Err(f);
+        };
+        let pool = self.pool.clone();
+        let outage = self.outage.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut conn = match checkout(&pool, &outage) {
+                Ok(conn) => conn,
+                Err(_) => return Err(f),
+            };
+            let result = f(&mut conn.conn).map_err(|e| e.into_repo::<D>());
+            if matches!(
+                result,
+                Err(RepoError::Unavailable(_) | RepoError::Internal(_))
+            ) {
+                conn.broken = true;
+            }
+            Ok(result)
+        })
+        .await;
+        match ran {
+            Ok(ran) => ran,
+            Err(e) => Ok(Err(RepoError::Internal(format!(
+                "database task failed: {e}"
+            )))),
+        }
     }
 
     /// Runs `f`, a read that the dialect answers with one statement where it
@@ -282,11 +404,13 @@ impl<D: Dialect> Store<D> {
     /// runs in a read transaction like [`read`](Self::read).
     pub async fn read_document<T, F>(&self, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut D::Connection) -> StoreResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        if D::DOCUMENT_READS || self.current_unit().is_some() {
+        if self.current_unit().is_some() {
             self.run(f).await
+        } else if D::DOCUMENT_READS {
+            self.read_routed(f).await
         } else {
             self.read(f).await
         }
@@ -303,8 +427,13 @@ impl<D: Dialect> Store<D> {
         if let Some(unit) = self.current_unit() {
             return unit.run::<D, T, _>(move |conn| conn.transaction(f)).await;
         }
-        self.run_pooled(move |conn| D::write_transaction(conn, f))
-            .await
+        let written = self
+            .run_pooled(move |conn| D::write_transaction(conn, f))
+            .await;
+        if written.is_ok() {
+            self.note_write();
+        }
+        written
     }
 
     /// Who this store is, to the units of work: stores sharing a pool are
@@ -361,7 +490,7 @@ impl<D: Dialect> Store<D> {
         };
         let outcome = UNIT.scope(unit.clone(), work).await;
         let mut conn = unit.take::<D>()?;
-        tokio::task::spawn_blocking(move || {
+        let ended = tokio::task::spawn_blocking(move || {
             use diesel::connection::TransactionManager;
             type Tm<C> = <C as diesel::Connection>::TransactionManager;
             let ended = end(&mut conn.conn, outcome);
@@ -377,7 +506,14 @@ impl<D: Dialect> Store<D> {
             Ok(answer)
         })
         .await
-        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?
+        .map_err(|e| RepoError::Internal(format!("database task failed: {e}")))?;
+        if ended.is_ok() {
+            // Counted as a write of the session whether it committed or
+            // not: a unit that wrote nothing only sends the session's
+            // next reads to the primary a little longer.
+            self.note_write();
+        }
+        ended
     }
 }
 

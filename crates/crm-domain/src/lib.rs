@@ -5,6 +5,7 @@
 //! Adapters (`crm-postgres`, `crm-http`, ...) depend on it, never the reverse.
 
 pub mod auth;
+pub mod consistency;
 pub mod customer;
 pub mod error;
 pub mod event;

@@ -7,7 +7,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
+use std::sync::Arc;
+
 use crm_domain::auth::{Access, Grant};
+use crm_domain::consistency::{self, Session};
 
 use crate::error::ApiError;
 use crate::{ApiSettings, Services};
@@ -40,8 +43,14 @@ pub async fn require_token(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match authorize(&req).await {
         Ok(grant) => {
+            // The rest of the request runs in the client's read session:
+            // GET and HEAD may read from a replica, which then holds every
+            // write this client made (`crm_domain::consistency`).
+            let stale_reads_ok = req.method() == Method::GET || req.method() == Method::HEAD;
+            let session = Session::new(Arc::from(grant.client_id.as_str()), stale_reads_ok);
             req.extensions_mut().insert(grant);
-            Ok(next.call(req).await?.map_into_boxed_body())
+            let response = consistency::in_session(session, next.call(req)).await?;
+            Ok(response.map_into_boxed_body())
         }
         Err(error) => Ok(req.error_response(error).map_into_boxed_body()),
     }

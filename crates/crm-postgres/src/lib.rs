@@ -7,12 +7,15 @@
 mod dialect;
 mod documents;
 mod events;
+pub mod replica;
 pub mod revocations;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crm_diesel::replica::ReplicaState;
 use crm_diesel::PooledConn;
 use crm_domain::RepoError;
 use diesel::connection::CacheSize;
@@ -44,6 +47,11 @@ pub struct PgConfig {
     /// connection that never saw the statement; queries are then sent with
     /// their parameters in one round trip (`PQsendQueryParams`).
     pub prepared_statements: bool,
+    /// A streaming replica that may answer reads (see
+    /// [`crm_diesel::replica`]), with a pool of `pool_size` of its own.
+    pub replica_url: Option<String>,
+    /// How far behind the primary the replica may be and still answer.
+    pub replica_max_lag: Duration,
 }
 
 impl PgConfig {
@@ -53,6 +61,8 @@ impl PgConfig {
             pool_size: 10,
             connect_timeout: Duration::from_secs(5),
             prepared_statements: true,
+            replica_url: None,
+            replica_max_lag: Duration::from_secs(1),
         }
     }
 }
@@ -61,18 +71,43 @@ impl PgStore {
     /// Builds the pool. It does not wait for the database: connections are
     /// made on demand, so a server can start while PostgreSQL is still down.
     pub fn new(config: &PgConfig) -> Result<Self, RepoError> {
-        let mut builder = Pool::builder()
-            .max_size(config.pool_size.max(1))
-            .min_idle(Some(0))
-            .test_on_check_out(false);
-        if !config.prepared_statements {
-            builder = builder.connection_customizer(Box::new(Unprepared));
+        let pool = |url: &str| {
+            let mut builder = Pool::builder()
+                .max_size(config.pool_size.max(1))
+                .min_idle(Some(0))
+                .test_on_check_out(false);
+            if !config.prepared_statements {
+                builder = builder.connection_customizer(Box::new(Unprepared));
+            }
+            crm_diesel::Store::build(
+                builder,
+                crm_diesel::Manager::new(url),
+                config.connect_timeout,
+            )
+        };
+        let mut store = pool(&config.url);
+        if let Some(replica) = &config.replica_url {
+            let state = Arc::new(ReplicaState::new(config.replica_max_lag));
+            store = store.with_replica(pool(replica), state);
         }
-        Ok(Self::from(crm_diesel::Store::build(
-            builder,
-            crm_diesel::Manager::new(&config.url),
-            config.connect_timeout,
-        )))
+        Ok(Self::from(store))
+    }
+
+    /// The task that keeps the replica's routing state current; `None`
+    /// without a replica. Run it on the runtime the store is used on (it
+    /// ends once every clone of the store is dropped); until it runs,
+    /// every read goes to the primary.
+    pub fn replica_monitor(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let (replica, state) = self.replica()?;
+        let primary = self.without_replica();
+        Some(replica::monitor(primary, replica.clone(), state.clone()))
+    }
+
+    /// The replica's routing state and counters, if there is a replica.
+    pub fn replica_status(&self) -> Option<crm_diesel::replica::ReplicaStatus> {
+        self.replica().map(|(_, state)| state.status())
     }
 
     /// Applies every pending migration, holding an advisory lock so that

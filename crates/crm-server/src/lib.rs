@@ -2,6 +2,7 @@
 //! adapter, wires the domain services into the HTTP layer, and serves. No
 //! business rule lives here.
 
+mod replica;
 pub mod settings;
 pub mod webhooks;
 
@@ -73,6 +74,8 @@ impl Backend {
             config.pool_size = settings.db_pool_size;
             config.connect_timeout = timeout;
             config.prepared_statements = settings.db_prepared_statements;
+            config.replica_url = settings.replica_url().map(str::to_owned);
+            config.replica_max_lag = Duration::from_millis(settings.replica_max_lag_ms);
             return Ok(Self::Postgres(PgStore::new(&config)?));
         }
         let mut config = SqliteConfig::new(settings.sqlite_path());
@@ -395,6 +398,14 @@ pub fn build(
         cursor_settle: Duration::from_millis(settings.cursor_settle_ms),
     };
     let metrics = crm_http::observe::Metrics::new();
+    if let Backend::Postgres(store) = &backend {
+        if let Some(monitor) = store.replica_monitor() {
+            actix_web::rt::spawn(monitor);
+            metrics
+                .register(Box::new(replica::ReplicaMetrics::new(store.clone())))
+                .expect("the replica's metrics are registered once");
+        }
+    }
     webhooks::DeliveryWorker::new(
         services.webhooks.clone(),
         services.events.clone(),

@@ -22,6 +22,17 @@ pub struct Settings {
     #[arg(long, env = "CRM_DATABASE_DIRECT_URL", global = true)]
     pub database_direct_url: Option<String>,
 
+    /// A streaming replica of the PostgreSQL primary (`postgres://...`) that
+    /// answers GET and HEAD requests while it holds the requesting client's
+    /// writes and lags less than CRM_REPLICA_MAX_LAG_MS. Default: none.
+    #[arg(long, env = "CRM_DATABASE_REPLICA_URL", global = true)]
+    pub database_replica_url: Option<String>,
+
+    /// How far (in milliseconds) the replica may lag the primary and still
+    /// answer reads; further behind, every read goes to the primary.
+    #[arg(long, env = "CRM_REPLICA_MAX_LAG_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub replica_max_lag_ms: u64,
+
     /// Cache named prepared statements on pooled PostgreSQL connections; set
     /// false behind PgBouncer < 1.21 in transaction pooling mode.
     #[arg(long, env = "CRM_DB_PREPARED_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -185,6 +196,8 @@ impl Settings {
         Self {
             database_url: database_url.into(),
             database_direct_url: None,
+            database_replica_url: None,
+            replica_max_lag_ms: 1_000,
             db_prepared_statements: true,
             bind: "127.0.0.1:0".into(),
             db_pool_size: 10,
@@ -216,8 +229,7 @@ impl Settings {
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        is_postgres_url(&self.database_url)
     }
 
     /// The SQLite file path `database_url` names (`sqlite://` prefix optional).
@@ -233,6 +245,13 @@ impl Settings {
     /// else `database_url`.
     pub fn direct_url(&self) -> &str {
         self.given_direct_url().unwrap_or(&self.database_url)
+    }
+
+    /// The read replica's URL, if one is configured (an empty one is none).
+    pub fn replica_url(&self) -> Option<&str> {
+        self.database_replica_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
     }
 
     /// Whether a direct URL of its own is configured (an empty
@@ -278,6 +297,18 @@ impl Settings {
     pub fn validate(&self) -> Result<(), StartError> {
         self.utc_offset()?;
         self.webhook_retry_schedule()?;
+        if let Some(replica) = self.replica_url() {
+            if !self.is_postgres() {
+                return Err(StartError::Config(
+                    "CRM_DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL".into(),
+                ));
+            }
+            if !is_postgres_url(replica) {
+                return Err(StartError::Config(
+                    "CRM_DATABASE_REPLICA_URL must be a postgres:// URL".into(),
+                ));
+            }
+        }
         if self.max_body_bytes == 0 {
             return Err(StartError::Config(
                 "CRM_MAX_BODY_BYTES must be positive".into(),
@@ -285,6 +316,10 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 fn redact_url(url: &str) -> String {
