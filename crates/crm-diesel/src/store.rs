@@ -177,9 +177,11 @@ pub struct Store<D: Dialect> {
     replica: Option<Arc<Replica<D>>>,
 }
 
-/// A read replica: its own pool, and whether it may serve a read now.
+/// A read replica: its own pool, a connection to the primary for its
+/// monitor, and whether it may serve a read now.
 struct Replica<D: Dialect> {
     store: Store<D>,
+    probe: Store<D>,
     state: Arc<ReplicaState>,
 }
 
@@ -229,26 +231,29 @@ impl<D: Dialect> Store<D> {
 
     /// This store, with reads routed to `replica` (a store of its own,
     /// without a replica) as `state` allows. Keep `state` current with a
-    /// monitor (the dialect's).
-    pub fn with_replica(mut self, replica: Store<D>, state: Arc<ReplicaState>) -> Self {
+    /// monitor (the dialect's), which asks the primary through `probe` (a
+    /// store of its own, so that it does not wait behind requests for a
+    /// connection, and may bypass a pooler).
+    pub fn with_replica(
+        mut self,
+        replica: Store<D>,
+        probe: Store<D>,
+        state: Arc<ReplicaState>,
+    ) -> Self {
         self.replica = Some(Arc::new(Replica {
             store: replica,
+            probe,
             state,
         }));
         self
     }
 
-    /// This store's primary alone: every call on it goes to the primary.
-    pub fn without_replica(&self) -> Self {
-        Self {
-            replica: None,
-            ..self.clone()
-        }
-    }
-
-    /// The replica's store and routing state, if this store has one.
-    pub fn replica(&self) -> Option<(&Store<D>, &Arc<ReplicaState>)> {
-        self.replica.as_ref().map(|r| (&r.store, &r.state))
+    /// The replica's store, the monitor's store on the primary, and the
+    /// routing state, if this store has a replica.
+    pub fn replica(&self) -> Option<(&Store<D>, &Store<D>, &Arc<ReplicaState>)> {
+        self.replica
+            .as_ref()
+            .map(|r| (&r.store, &r.probe, &r.state))
     }
 
     /// The replica a read of the current session may go to now, if any.

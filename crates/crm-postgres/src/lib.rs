@@ -52,6 +52,11 @@ pub struct PgConfig {
     pub replica_url: Option<String>,
     /// How far behind the primary the replica may be and still answer.
     pub replica_max_lag: Duration,
+    /// Where the replica's monitor asks the primary for its WAL position,
+    /// on a connection of its own (default: `url`). Give the primary's
+    /// direct address when `url` is a pooler, so that the replica keeps
+    /// answering reads while the pooler is down or restarting.
+    pub direct_url: Option<String>,
 }
 
 impl PgConfig {
@@ -63,6 +68,7 @@ impl PgConfig {
             prepared_statements: true,
             replica_url: None,
             replica_max_lag: Duration::from_secs(1),
+            direct_url: None,
         }
     }
 }
@@ -71,9 +77,9 @@ impl PgStore {
     /// Builds the pool. It does not wait for the database: connections are
     /// made on demand, so a server can start while PostgreSQL is still down.
     pub fn new(config: &PgConfig) -> Result<Self, RepoError> {
-        let pool = |url: &str| {
+        let pool = |url: &str, size: u32| {
             let mut builder = Pool::builder()
-                .max_size(config.pool_size.max(1))
+                .max_size(size.max(1))
                 .min_idle(Some(0))
                 .test_on_check_out(false);
             if !config.prepared_statements {
@@ -85,10 +91,11 @@ impl PgStore {
                 config.connect_timeout,
             )
         };
-        let mut store = pool(&config.url);
+        let mut store = pool(&config.url, config.pool_size);
         if let Some(replica) = &config.replica_url {
             let state = Arc::new(ReplicaState::new(config.replica_max_lag));
-            store = store.with_replica(pool(replica), state);
+            let probe = pool(config.direct_url.as_deref().unwrap_or(&config.url), 1);
+            store = store.with_replica(pool(replica, config.pool_size), probe, state);
         }
         Ok(Self::from(store))
     }
@@ -100,14 +107,17 @@ impl PgStore {
     pub fn replica_monitor(
         &self,
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-        let (replica, state) = self.replica()?;
-        let primary = self.without_replica();
-        Some(replica::monitor(primary, replica.clone(), state.clone()))
+        let (replica, probe, state) = self.replica()?;
+        Some(replica::monitor(
+            probe.clone(),
+            replica.clone(),
+            state.clone(),
+        ))
     }
 
     /// The replica's routing state and counters, if there is a replica.
     pub fn replica_status(&self) -> Option<crm_diesel::replica::ReplicaStatus> {
-        self.replica().map(|(_, state)| state.status())
+        self.replica().map(|(_, _, state)| state.status())
     }
 
     /// Applies every pending migration, holding an advisory lock so that

@@ -1,5 +1,6 @@
 //! The read replica's monitor: every [`PROBE_INTERVAL`] it asks the primary
-//! for its WAL position and the replica for the position it has replayed
+//! (on a connection of its own, to the primary's direct address) for its
+//! WAL position and the replica for the position it has replayed
 //! (`pg_last_wal_replay_lsn()`), and keeps the routing state of
 //! [`crm_diesel::replica`] current: how far the replica has caught up, and
 //! whether it answers as a replica at all. A replica that does not answer,

@@ -76,6 +76,7 @@ impl Backend {
             config.prepared_statements = settings.db_prepared_statements;
             config.replica_url = settings.replica_url().map(str::to_owned);
             config.replica_max_lag = Duration::from_millis(settings.replica_max_lag_ms);
+            config.direct_url = Some(settings.direct_url().to_owned());
             return Ok(Self::Postgres(PgStore::new(&config)?));
         }
         let mut config = SqliteConfig::new(settings.sqlite_path());

@@ -18,7 +18,8 @@ pub struct Settings {
 
     /// A direct PostgreSQL URL (not through a transaction-mode pooler) for
     /// what needs a session: migrations and their advisory lock, the token
-    /// revocation listener. Default: DATABASE_URL.
+    /// revocation listener; and for the read replica's monitor. Default:
+    /// DATABASE_URL.
     #[arg(long, env = "CRM_DATABASE_DIRECT_URL", global = true)]
     pub database_direct_url: Option<String>,
 
