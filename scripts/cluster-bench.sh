@@ -25,6 +25,25 @@ CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 TOKEN=$(curl -fsS --retry 10 --retry-delay 1 -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
     --data-urlencode "scope=crm:read crm:write" "$CRM_BASE_URL/oauth/token/" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# HAProxy keeps a token on one instance (it hashes the Authorization
+# header), so the load uses several tokens, one per request in turn.
+LUA=$STATE/bench-tokens.lua
+{
+    printf 'tokens = {'
+    for _ in $(seq 1 16); do
+        printf '"%s",' "$(curl -fsS --retry 10 --retry-delay 1 -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
+            --data-urlencode "scope=crm:read" "$CRM_BASE_URL/oauth/token/" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+    done
+    printf '}\n'
+    cat <<'LUA'
+n = 0
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[n % #tokens + 1] })
+end
+LUA
+} >"$LUA"
 ID=$(curl -fsS --retry 10 --retry-delay 1 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -X POST \
     "$CRM_BASE_URL/api/crm/customer/" -d '{"full_name": "bench", "tags": ["vip"]}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -51,7 +70,7 @@ print(f"{sum(t - before.get(p, 0) for p, t in after.items()) / hz:.1f}")
 PY
 }
 # The private primary's postmaster and its children (backends, WAL writer...).
-pg_pids() { local pm; pm=$(head -n 1 "$STATE/primary/postmaster.pid"); echo "$pm $(pgrep -d ' ' -P "$pm")"; }
+pg_pids() { local pm; pm=$(head -n 1 "$STATE/${1:-primary}/postmaster.pid"); echo "$pm $(pgrep -d ' ' -P "$pm")"; }
 
 run() { # label url
     local label=$1 url=$2 out rps p50 p99 errs comp
@@ -62,13 +81,15 @@ run() { # label url
         [pgbouncer]="$(cat "$STATE/pgbouncer/pgbouncer.pid")"
         [haproxy]="$(cat "$STATE/haproxy/haproxy.pid")"
         [postgres]="$(pg_pids)"
+        [replica]="$(pg_pids replica)"
     )
     local -A before=()
     for comp in "${!pids[@]}"; do before[$comp]=$(snap ${pids[$comp]}); done
-    out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -H "Authorization: Bearer $TOKEN" "$url")
+    out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$LUA" "$url")
     pids[postgres]=$(pg_pids)
+    pids[replica]=$(pg_pids replica)
     local cpu=""
-    for comp in server1 server2 extra pgbouncer haproxy postgres; do
+    for comp in server1 server2 extra pgbouncer haproxy postgres replica; do
         cpu+="$comp $(used "${before[$comp]}" "$(snap ${pids[$comp]})"), "
     done
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -79,8 +100,9 @@ run() { # label url
 }
 
 EXTRA_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-extra() { # DATABASE_URL prepared(true|false)
+extra() { # DATABASE_URL prepared(true|false) [replica URL]
     DATABASE_URL=$1 CRM_DATABASE_DIRECT_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/crm" \
+        CRM_DATABASE_REPLICA_URL=${3:-} \
         CRM_DB_PREPARED_STATEMENTS=$2 CRM_BIND=127.0.0.1:$EXTRA_PORT CRM_DB_POOL_SIZE=10 \
         "$CRM_SERVER" serve >>"$STATE/bench-extra.log" 2>&1 &
     EXTRA_PID=$!
@@ -111,6 +133,9 @@ run "1 instance, PgBouncer session mode, prepared" "http://127.0.0.1:$EXTRA_PORT
 extra_stop
 extra "postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/crm" false
 run "1 instance, PgBouncer transaction mode, unprepared" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
+extra_stop
+extra "postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/crm" false "postgres://postgres@127.0.0.1:$REPLICA_PORT/crm"
+run "1 instance, PgBouncer transaction mode, unprepared, reads from the replica" "http://127.0.0.1:$EXTRA_PORT/api/crm/customer/$ID/"
 extra_stop
 # What the setting prevents: named prepared statements through transaction
 # pooling fail once a transaction lands on a server connection that has not

@@ -5,9 +5,11 @@
 #   2. restarts PgBouncer,
 #   3. stops the replica,
 # restoring each after, then reads every acknowledged customer back through
-# HAProxy: one missing is a lost write and fails the drill. Prints, per drill,
-# the requests, the errors clients saw and the seconds until writes succeeded
-# again. --quick shortens every phase (CI).
+# HAProxy: one missing is a lost write and fails the drill. Readers run beside
+# the writers (their GETs are answered by the replica, or by the primary when
+# it lags or is down); a failed read counts as a client error. Prints, per
+# drill, the requests, the errors clients saw and the seconds until writes
+# succeeded again. --quick shortens every phase (CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,12 +38,16 @@ def token():
             time.sleep(0.2)
     sys.exit("drill: cannot get a token")
 
-tok = token()
-H = {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
+# HAProxy sends each token to one instance (read-your-writes with the
+# replica), so the drill's requests use several tokens to reach every one.
+toks = [token() for _ in range(8)]
+def headers(n):
+    return {"Authorization": f"Bearer {toks[n % len(toks)]}", "Content-Type": "application/json"}
+H = headers(0)
 
-def call(method, path, body=None):
+def call(method, path, body=None, h=None):
     req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode() if body is not None else None,
-                                 headers=H, method=method)
+                                 headers=h or H, method=method)
     r = urllib.request.urlopen(req, timeout=10)
     raw = r.read()
     return r.status, (json.loads(raw) if raw else None)
@@ -51,17 +57,20 @@ def call(method, path, body=None):
 # REPEATABLE READ transactions, a list page with its count, a delete. Each
 # request is repeated so that both instances and several pooled server
 # connections serve it.
-for _ in range(6):
-    st, c = call("POST", "/api/crm/customer/", {"full_name": "scenario", "tags": ["vip"]})
+# Each client reads its own writes at once, though GETs go to the replica.
+for n in range(len(toks)):
+    h = headers(n)
+    st, c = call("POST", "/api/crm/customer/", {"full_name": "scenario", "tags": ["vip"]}, h)
     assert st == 201, st
     cid = c["id"]
-    assert call("GET", f"/api/crm/customer/{cid}/")[1]["full_name"] == "scenario"
-    assert call("PATCH", f"/api/crm/customer/{cid}/", {"note": "called back"})[1]["note"] == "called back"
-    st, page = call("GET", "/api/crm/customer/?tag=vip&page_size=5")
+    assert call("GET", f"/api/crm/customer/{cid}/", h=h)[1]["full_name"] == "scenario"
+    assert call("PATCH", f"/api/crm/customer/{cid}/", {"note": "called back"}, h)[1]["note"] == "called back"
+    assert call("GET", f"/api/crm/customer/{cid}/", h=h)[1]["note"] == "called back"
+    st, page = call("GET", "/api/crm/customer/?tag=vip&page_size=5", h=h)
     assert st == 200 and page["count"] >= 1, page
-    assert call("DELETE", f"/api/crm/customer/{cid}/")[0] == 204
+    assert call("DELETE", f"/api/crm/customer/{cid}/", h=h)[0] == 204
     try:
-        call("GET", f"/api/crm/customer/{cid}/")
+        call("GET", f"/api/crm/customer/{cid}/", h=h)
         raise AssertionError("deleted customer still readable")
     except urllib.error.HTTPError as e:
         assert e.code == 404, e.code
@@ -126,11 +135,14 @@ call("DELETE", f"/api/crm/webhook/{hook['id']}/")
 receiver.shutdown()
 print(f"webhook deliveries through {len(servers)} instances: {hooked} events, each delivered once: passed")
 
-acked, events, kinds, lock = [], [], [], threading.Lock()   # events: (t, ok)
+acked, acked_at, events, kinds, lock = [], [], [], [], threading.Lock()   # events: (t, ok)
+reads = [0, 0, 0]   # GETs made, failed, answered 404 (a stale read)
 stop = threading.Event()
 seq = [0]
+MAX_LAG = 1.0    # the servers' CRM_REPLICA_MAX_LAG_MS
 
 def writer(n):
+    h = headers(n)
     while not stop.is_set():
         with lock:
             seq[0] += 1
@@ -138,10 +150,10 @@ def writer(n):
         body = json.dumps({"full_name": f"drill {n}-{k}"}).encode()
         t = time.monotonic()
         try:
-            r = urllib.request.urlopen(urllib.request.Request(f"{base}/api/crm/customer/", data=body, headers=H, method="POST"), timeout=10)
+            r = urllib.request.urlopen(urllib.request.Request(f"{base}/api/crm/customer/", data=body, headers=h, method="POST"), timeout=10)
             cid = json.load(r)["id"]
             with lock:
-                acked.append(cid); events.append((t, True))
+                acked.append(cid); acked_at.append(time.monotonic()); events.append((t, True))
         except urllib.error.HTTPError as e:
             with lock:
                 events.append((t, False)); kinds.append((t, str(e.code)))
@@ -149,6 +161,31 @@ def writer(n):
         except Exception as e:
             with lock:
                 events.append((t, False)); kinds.append((t, type(e).__name__))
+            time.sleep(0.05)
+
+def reader(n):
+    # Customers acknowledged more than the lag limit ago: a server answers
+    # from the replica only when it is less far behind than that, so each
+    # must be found.
+    import random
+    h = headers(n)
+    while not stop.is_set():
+        with lock:
+            ready = [cid for cid, at in zip(acked, acked_at) if at < time.monotonic() - MAX_LAG - 0.5]
+        if not ready:
+            time.sleep(0.05)
+            continue
+        cid = random.choice(ready[-500:])
+        t = time.monotonic()
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/api/crm/customer/{cid}/", headers=h), timeout=10).read()
+            with lock:
+                reads[0] += 1; events.append((t, True))
+        except Exception as e:
+            with lock:
+                reads[0] += 1; reads[1] += 1; events.append((t, False))
+                reads[2] += getattr(e, "code", None) == 404
+                kinds.append((t, f"GET:{getattr(e, 'code', type(e).__name__)}"))
             time.sleep(0.05)
 
 def cluster(*args):
@@ -180,6 +217,7 @@ def drill(name, fault, restore):
     return {"drill": name, "requests": len(evs), "errors": len(errs), "recover_seconds": round(secs, 2)}
 
 threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(4)]
+threads += [threading.Thread(target=reader, args=(n,), daemon=True) for n in range(4, 6)]
 for t in threads: t.start()
 results = []
 results.append(drill("kill server1", lambda: cluster("stop-server", "1", "KILL"), lambda: cluster("start-server", "1")))
@@ -206,8 +244,31 @@ from concurrent.futures import ThreadPoolExecutor
 with ThreadPoolExecutor(8) as pool:
     missing = [cid for cid, ok in zip(acked, pool.map(present, acked)) if not ok]
 print(f"acknowledged writes {len(acked)}, read back {len(acked) - len(missing)}, lost {len(missing)}")
-json.dump({"drills": results, "acknowledged": len(acked), "lost": len(missing)}, open(f"{state}/drill.json", "w"))
+
+# The readers' GETs were answered by the replica (and by the primary while
+# it was stopped), as each instance's metrics count them.
+routed = {"replica": 0, "primary": 0}
+for srv in servers:
+    try:
+        text = urllib.request.urlopen(f"{srv}/metrics", timeout=10).read().decode()
+    except Exception:
+        continue
+    for line in text.splitlines():
+        for target in routed:
+            prefix = f'db_replica_routed_reads_total{{target="{target}"}} '
+            if line.startswith(prefix):
+                routed[target] += int(float(line[len(prefix):]))
+print(f"reads {reads[0]}, failed {reads[1]} (of which not found {reads[2]}); answered by the replica {routed['replica']}, by the primary {routed['primary']}")
+json.dump({"drills": results, "acknowledged": len(acked), "lost": len(missing), "reads": reads[0],
+           "reads_failed": reads[1], "routed": routed}, open(f"{state}/drill.json", "w"))
 if missing:
     sys.exit(f"drill: FAILED, acknowledged writes lost: {missing[:20]}")
+if reads[2]:
+    sys.exit(f"drill: FAILED, {reads[2]} reads did not find a customer acknowledged before the lag limit")
+replica_drill = next(r for r in results if r["drill"] == "stop replica")
+if replica_drill["errors"]:
+    sys.exit(f"drill: FAILED, clients saw {replica_drill['errors']} errors while the replica was stopped")
+if routed["replica"] == 0:
+    sys.exit("drill: FAILED, no read was answered by the replica")
 print("drill: passed")
 PY

@@ -103,6 +103,7 @@ wait_for() { # description seconds command...
 
 primary_url() { echo "postgres://postgres@$HOST:$PRIMARY_PORT/crm"; }
 pooled_url() { echo "postgres://postgres@$HOST:$PGBOUNCER_PORT/crm"; }
+replica_url() { echo "postgres://postgres@$HOST:$REPLICA_PORT/crm"; }
 
 pg_running() { as_pg "$(pgbin)/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
@@ -237,10 +238,13 @@ start_server() {
     if ! alive "$pidf"; then
         say "starting crm-server $i on port $port"
         # Pooled connections go through PgBouncer in transaction mode, so no
-        # named prepared statements; migrations use the direct URL. Webhook
-        # endpoints may be on loopback: the drill's receiver is.
+        # named prepared statements; migrations use the direct URL. GET and
+        # HEAD are answered by the replica (directly, its pool is the
+        # server's own). Webhook endpoints may be on loopback: the drill's
+        # receiver is.
         DATABASE_URL=$(pooled_url) \
             CRM_DATABASE_DIRECT_URL=$(primary_url) \
+            CRM_DATABASE_REPLICA_URL=$(replica_url) \
             CRM_DB_PREPARED_STATEMENTS=false \
             CRM_WEBHOOK_ALLOW_PRIVATE=true \
             CRM_BIND=$HOST:$port \
@@ -290,7 +294,12 @@ frontend crm
     default_backend servers
 
 backend servers
-    balance roundrobin
+    # A bearer token always reaches the same instance (while it is up):
+    # an instance sends a client's reads to the primary until the replica
+    # holds that client's writes, which it knows of only for the writes it
+    # made itself. Requests without the header are balanced round-robin.
+    balance hdr(Authorization)
+    hash-type consistent
     option httpchk GET /readyz
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2 check
